@@ -1,0 +1,174 @@
+"""The ``maillage`` command line: run, check, demo, export, db upgrade.
+
+Logging is configured here and only here (never as a side effect of an import),
+with a filter that masks the configured secrets wherever they would appear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.db import Database, DatabaseTooNew
+
+log = logging.getLogger("maillage")
+EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN = 2, 3, 4
+
+
+class SecretFilter(logging.Filter):
+    """Replace known secrets in log records by ``***``."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def setup_logging(verbose: bool, secrets: list[str] = ()) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter(list(secrets)))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("nio", "aiohttp.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def config_secrets(config: Config) -> list[str]:
+    secrets = [config.matrix.password, config.matrix.access_token]
+    if config.email:
+        secrets.append(config.email.password)
+    return secrets
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(f"maillage: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+async def _run(config: Config) -> None:
+    from bot.runtime import Runtime
+
+    runtime = Runtime(config)
+    task = asyncio.create_task(runtime.run())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("stopped")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    setup_logging(args.verbose, config_secrets(config))
+    try:
+        asyncio.run(_run(config))
+    except DatabaseTooNew as error:
+        log.error("%s", error)
+        return EXIT_DATABASE
+    return 0
+
+
+async def _check_login(config: Config) -> str:
+    from bot.matrix import MatrixClient
+
+    client = MatrixClient(config.matrix)
+    try:
+        await client.login()
+        return f"{client.user_id} (device {client.device_id})"
+    finally:
+        await client.close()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    setup_logging(args.verbose, config_secrets(config))
+    print(f"configuration {args.config}: OK")
+    try:
+        database = Database(config.database.url)
+        before, after = database.upgrade()
+        database.dispose()
+        print(f"database: OK (schema {after})")
+    except Exception as error:  # report any driver error to the operator, then stop
+        print(f"maillage: database error: {error}", file=sys.stderr)
+        return EXIT_DATABASE
+    try:
+        who = asyncio.run(_check_login(config))
+    except Exception as error:  # idem: connection refused, bad password, …
+        print(f"maillage: login to {config.matrix.homeserver} failed: {error}", file=sys.stderr)
+        return EXIT_LOGIN
+    print(f"login: OK as {who}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    setup_logging(args.verbose, config_secrets(config))
+    try:
+        before, after = Database(config.database.url).upgrade()
+    except DatabaseTooNew as error:
+        print(f"maillage: {error}", file=sys.stderr)
+        return EXIT_DATABASE
+    print(f"database upgraded: {before or 'empty'} -> {after}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    setup_logging(args.verbose)
+    return asyncio.run(run_demo(args.output))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maillage", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help: str):
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("-c", "--config", type=Path, default=Path("config.toml"))
+        sub.add_argument("-v", "--verbose", action="store_true")
+        return sub
+
+    with_config("run", "run the bot").set_defaults(func=cmd_run)
+    with_config("check", "validate the configuration, the database and the login").set_defaults(
+        func=cmd_check)
+    demo = commands.add_parser("demo", help="throwaway homeserver + bot + scripted séance")
+    demo.add_argument("-o", "--output", type=Path, default=None)
+    demo.add_argument("-v", "--verbose", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("-c", "--config", type=Path, default=Path("config.toml"))
+    upgrade.add_argument("-v", "--verbose", action="store_true")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

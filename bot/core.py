@@ -1,0 +1,108 @@
+"""The pure core: one event in, database changes and outgoing messages out.
+
+Each event is handled in one transaction that also records it as processed and
+stores what must be sent (the outbox, each entry with its own transaction id).
+So a crash before the commit replays the event; a crash after it resends the
+outbox with the same transaction ids, which the homeserver deduplicates.
+Bad input rolls the whole transaction back and only the French answer is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from typing import Callable
+
+from sqlmodel import Session
+
+import commands  # noqa: F401  (registers every command)
+from bot.config import Config
+from bot.context import Context, Outgoing
+from bot.db import Database
+from bot.events import Message, Record
+from bot.models import Outbox, ProcessedEvent, utcnow
+from bot.roomstate import RoomState
+from commands.registry import (PERMISSION_REPLY, PermissionDenied, UsageError, dispatch,
+                               parse_invocation, usage_reply)
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_REPLY = ("Une erreur interne m'a empêché de traiter ce message ; rien n'a été "
+                        "enregistré. L'équipe technique a été prévenue par le journal.")
+
+
+def txn_id_for(source: str, index: int) -> str:
+    """A transaction id derived from what caused the send: replays get the same id."""
+    digest = hashlib.sha256(f"{source}|{index}".encode()).hexdigest()[:40]
+    return f"mlg.{digest}"
+
+
+def store_outgoing(session: Session, outgoing: list[Outgoing], source: str, now: datetime) -> int:
+    """Put outgoing messages in the outbox; returns how many were added."""
+    for index, item in enumerate(outgoing):
+        session.add(Outbox(room_id=item.room_id, txn_id=txn_id_for(source, index),
+                           event_type=item.event_type, content=item.content, dm_user=item.dm_user,
+                           file_data=item.file_data, source_event_id=source, created_at=now))
+    return len(outgoing)
+
+
+class Core:
+    def __init__(self, config: Config, db: Database, bot_user_id: str,
+                 clock: Callable[[], datetime] = utcnow):
+        self.config = config
+        self.db = db
+        self.bot_user_id = bot_user_id
+        self.clock = clock
+
+    def is_facilitator(self, room: RoomState, user_id: str) -> bool:
+        if user_id in self.config.bot.facilitators:
+            return True
+        return room.power_level(user_id) >= self.config.bot.facilitator_power_level
+
+    def already_processed(self, event_id: str) -> bool:
+        with self.db.session() as session:
+            return session.get(ProcessedEvent, event_id) is not None
+
+    def handle(self, record: Record, room: RoomState) -> int:
+        """Handle one event exactly once; returns the number of messages queued."""
+        if self.already_processed(record.event_id):
+            return 0
+        if record.sender == self.bot_user_id or not isinstance(record, Message):
+            return self._finish(record, room, lambda ctx: None)
+        invocation = parse_invocation(record.body, self.config.bot.command_prefix)
+        if invocation is None:
+            return self._finish(record, room, lambda ctx: None)
+        return self._run_command(record, room, invocation)
+
+    def _run_command(self, message: Message, room: RoomState, invocation) -> int:
+        def run(ctx: Context) -> None:
+            limit = self.config.bot.max_message_length
+            if len(message.body) > limit:
+                raise UsageError(f"ce message est trop long ({len(message.body)} caractères ; "
+                                 f"{limit} au plus).")
+            dispatch(ctx, invocation)
+
+        prefix = self.config.bot.command_prefix
+        try:
+            return self._finish(message, room, run)
+        except UsageError as error:
+            return self._finish(message, room, lambda ctx: ctx.reply(usage_reply(error, prefix)))
+        except PermissionDenied:
+            return self._finish(message, room, lambda ctx: ctx.reply(PERMISSION_REPLY))
+        except Exception:
+            log.exception("command failed in %s (event %s)", message.room_id, message.event_id)
+            return self._finish(message, room, lambda ctx: ctx.reply(INTERNAL_ERROR_REPLY))
+
+    def _finish(self, record: Record, room: RoomState, action: Callable[[Context], None]) -> int:
+        """Run ``action`` and mark the event processed, all in one transaction."""
+        now = self.clock()
+        with self.db.session() as session:
+            if session.get(ProcessedEvent, record.event_id) is not None:
+                return 0
+            ctx = Context(config=self.config, session=session, room=room, sender=record.sender,
+                          event_id=record.event_id, now=now, bot_user_id=self.bot_user_id,
+                          is_facilitator=self.is_facilitator(room, record.sender))
+            action(ctx)
+            session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
+            return store_outgoing(session, ctx.outgoing, record.event_id, now)

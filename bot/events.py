@@ -1,0 +1,148 @@
+"""Plain records of the Matrix events the core cares about, parsed from raw JSON.
+
+matrix-nio does not model edits, reactions, replies or threads, so the adapter hands
+``event.source`` (the raw event dict) to :func:`parse_event`, which is pure.
+Spec: Client-Server API, "Event replacements" (m.replace), "Rich replies"
+(m.in_reply_to, fallback stripping), "Threading" (m.thread), "Redactions".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Union
+
+TEXT_MSGTYPES = {"m.text", "m.emote", "m.notice"}
+
+
+@dataclass(frozen=True)
+class Message:
+    event_id: str
+    room_id: str
+    sender: str
+    body: str
+    timestamp: datetime
+    msgtype: str = "m.text"
+    reply_to: str | None = None
+    thread_root: str | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    event_id: str
+    room_id: str
+    sender: str
+    target_event_id: str
+    body: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Reaction:
+    event_id: str
+    room_id: str
+    sender: str
+    target_event_id: str
+    key: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Redaction:
+    event_id: str
+    room_id: str
+    sender: str
+    redacts: str
+    timestamp: datetime
+
+
+Record = Union[Message, Edit, Reaction, Redaction]
+
+
+def timestamp_of(source: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(source.get("origin_server_ts", 0) / 1000, tz=timezone.utc)
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Drop the ``> quoted`` lines a client prepends to a reply's plain body."""
+    lines = body.split("\n")
+    if not lines or not lines[0].startswith("> "):
+        return body
+    index = 0
+    while index < len(lines) and lines[index].startswith(">"):
+        index += 1
+    return "\n".join(lines[index:]).lstrip("\n")
+
+
+def message_text(content: dict[str, Any], is_reply: bool) -> str:
+    """The plain text of a message content: the body, reply fallback stripped."""
+    body = content.get("body")
+    if not isinstance(body, str):
+        return ""
+    if is_reply:
+        body = strip_reply_fallback(body)
+    return body.strip()
+
+
+def _relation(content: dict[str, Any]) -> dict[str, Any]:
+    relation = content.get("m.relates_to")
+    return relation if isinstance(relation, dict) else {}
+
+
+def _parse_message(source: dict[str, Any], room_id: str) -> Message | Edit | None:
+    content = source.get("content") or {}
+    relation = _relation(content)
+    base = dict(event_id=source["event_id"], room_id=room_id, sender=source["sender"],
+                timestamp=timestamp_of(source))
+    if relation.get("rel_type") == "m.replace":
+        new_content = content.get("m.new_content")
+        if not isinstance(new_content, dict) or not isinstance(relation.get("event_id"), str):
+            return None
+        return Edit(target_event_id=relation["event_id"], body=message_text(new_content, False), **base)
+    if content.get("msgtype") not in TEXT_MSGTYPES:
+        return None
+    reply = relation.get("m.in_reply_to") or {}
+    thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+    reply_to = reply.get("event_id") if isinstance(reply, dict) else None
+    # A thread message carries a fallback in_reply_to (is_falling_back); it is not a reply.
+    if thread_root and relation.get("is_falling_back"):
+        reply_to = None
+    return Message(body=message_text(content, bool(reply_to)), msgtype=content["msgtype"],
+                   reply_to=reply_to, thread_root=thread_root, **base)
+
+
+def _parse_reaction(source: dict[str, Any], room_id: str) -> Reaction | None:
+    relation = _relation(source.get("content") or {})
+    if relation.get("rel_type") != "m.annotation":
+        return None
+    key, target = relation.get("key"), relation.get("event_id")
+    if not isinstance(key, str) or not isinstance(target, str):
+        return None
+    return Reaction(event_id=source["event_id"], room_id=room_id, sender=source["sender"],
+                    target_event_id=target, key=key, timestamp=timestamp_of(source))
+
+
+def _parse_redaction(source: dict[str, Any], room_id: str) -> Redaction | None:
+    # Room v11 moved `redacts` into content; older versions keep it top level.
+    redacts = (source.get("content") or {}).get("redacts") or source.get("redacts")
+    if not isinstance(redacts, str):
+        return None
+    return Redaction(event_id=source["event_id"], room_id=room_id, sender=source["sender"],
+                     redacts=redacts, timestamp=timestamp_of(source))
+
+
+PARSERS = {
+    "m.room.message": _parse_message,
+    "m.reaction": _parse_reaction,
+    "m.room.redaction": _parse_redaction,
+}
+
+
+def parse_event(source: dict[str, Any], room_id: str) -> Record | None:
+    """Turn a raw timeline event into a record, or None if the core ignores it."""
+    parser = PARSERS.get(source.get("type", ""))
+    if parser is None or "event_id" not in source or "sender" not in source:
+        return None
+    if "redacted_because" in (source.get("unsigned") or {}):
+        return None
+    return parser(source, room_id)

@@ -1,0 +1,30 @@
+"""How people are named in replies and minutes, from their stored profile."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.models import Profile
+
+
+def load_profile(session: Session, user_id: str) -> Profile | None:
+    return session.get(Profile, user_id)
+
+
+def person_details(profile: Profile | None) -> str:
+    """``Cheffe de projet cité éducative ; CE Beauvais`` (either part may be missing)."""
+    if profile is None:
+        return ""
+    return " ; ".join(part for part in (profile.fonction, profile.structure) if part)
+
+
+def person_name(profile: Profile | None, display_name: str) -> str:
+    """The name as it appears in minutes: the profile's, else the display name."""
+    return profile.full_name if profile and profile.full_name else display_name
+
+
+def person_line(profile: Profile | None, display_name: str) -> str:
+    """``Mme De Castro Anabela (Cheffe de projet cité éducative ; CE Beauvais)``."""
+    details = person_details(profile)
+    name = person_name(profile, display_name)
+    return f"{name} ({details})" if details else name

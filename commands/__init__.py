@@ -1,0 +1,7 @@
+"""Chat commands: one module per group, each declaring its commands in the registry.
+
+Importing this package registers every command (see :mod:`commands.registry`).
+"""
+
+from commands import aide, profil  # noqa: F401
+from commands.registry import REGISTRY, PermissionDenied, UsageError  # noqa: F401

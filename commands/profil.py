@@ -1,0 +1,68 @@
+"""``!profil``: how a member appears in the minutes (name, function, structure)."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.models import Profile
+from bot.people import load_profile, person_line
+from bot.text import md_escape
+from commands.registry import UsageError, command, subcommand
+
+MAX_FIELD = 150
+USAGE_SET = "profil <fonction> ; <structure>"
+USAGE_NAME = "profil nom <Civilité Nom Prénom>"
+
+
+def _get_or_create(ctx: Context) -> Profile:
+    profile = load_profile(ctx.session, ctx.sender)
+    if profile is None:
+        profile = Profile(user_id=ctx.sender, updated_at=ctx.now)
+        ctx.session.add(profile)
+    return profile
+
+
+def _checked(value: str, label: str, usage: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise UsageError(f"{label} est vide.", usage)
+    if len(value) > MAX_FIELD:
+        raise UsageError(f"{label} est trop long ({len(value)} caractères, {MAX_FIELD} au plus).", usage)
+    return value
+
+
+def _show(ctx: Context, intro: str) -> None:
+    profile = load_profile(ctx.session, ctx.sender)
+    line = md_escape(person_line(profile, ctx.sender_name))
+    prefix = ctx.config.bot.command_prefix
+    hint = ""
+    if profile is None or not (profile.fonction and profile.structure):
+        hint = f"  \nPour compléter : `{prefix}{USAGE_SET}`, et `{prefix}{USAGE_NAME}`."
+    role = "  \nVous faites partie de l'animation de ce salon." if ctx.is_facilitator else ""
+    ctx.reply(f"{intro} **{line}**{hint}{role}")
+
+
+@command("profil", aliases=("profile",), usage=("profil", USAGE_SET),
+         help="mon profil tel qu'il apparaîtra dans les comptes rendus ; le modifier")
+def profil(ctx: Context, args: str) -> None:
+    if not args:
+        _show(ctx, "Dans les comptes rendus, vous apparaissez ainsi :")
+        return
+    if ";" not in args:
+        raise UsageError("séparez la fonction et la structure par un point-virgule « ; ».", USAGE_SET)
+    fonction, structure = args.split(";", 1)
+    profile = _get_or_create(ctx)
+    profile.fonction = _checked(fonction, "la fonction", USAGE_SET)
+    profile.structure = _checked(structure, "la structure", USAGE_SET)
+    profile.updated_at = ctx.now
+    ctx.session.flush()
+    _show(ctx, "Profil enregistré :")
+
+
+@subcommand("profil", "nom", aliases=("name",), usage=USAGE_NAME,
+            help="mon nom dans les comptes rendus (par défaut : mon nom d'affichage)")
+def profil_nom(ctx: Context, args: str) -> None:
+    profile = _get_or_create(ctx)
+    profile.full_name = _checked(args, "le nom", USAGE_NAME)
+    profile.updated_at = ctx.now
+    ctx.session.flush()
+    _show(ctx, "Nom enregistré :")

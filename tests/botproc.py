@@ -1,0 +1,78 @@
+"""Run the real bot (``maillage run``) as a subprocess against a test homeserver.
+
+A subprocess, not a task, so tests can stop it, restart it and kill -9 it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BOT_LOCALPART = "maillage"
+BOT_PASSWORD = "bot-password-for-tests"
+
+
+def write_config(directory: Path, homeserver: str, *, timeline_limit: int = 50,
+                 extra: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "config.toml"
+    config.write_text(f"""
+[matrix]
+homeserver = "{homeserver}"
+user_id = "@{BOT_LOCALPART}:localhost"
+password = "{BOT_PASSWORD}"
+store_path = "store"
+sync_timeout_ms = 2000
+sync_timeline_limit = {timeline_limit}
+
+[bot]
+allowed_inviters = ["@maita*:localhost", "@anabela*:localhost", "@quentin*:localhost", "@admin*:localhost"]
+
+[database]
+url = "sqlite:///maillage.db"
+{extra}
+""", encoding="utf-8")
+    return config
+
+
+class BotProcess:
+    def __init__(self, config: Path):
+        self.config = config
+        self.log_path = config.parent / "bot.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "-c", str(self.config)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        cwd=Path(__file__).resolve().parent.parent)
+        log.close()
+
+    def stop(self) -> int:
+        """Graceful stop (SIGTERM); returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no cleanup, no flush
+        self.process.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if not self.alive():
+                raise AssertionError(f"bot exited:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in bot log:\n{self.log()[-3000:]}")
+            time.sleep(0.2)

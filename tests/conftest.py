@@ -1,0 +1,68 @@
+"""Shared fixtures: a real temporary database, a config, and a recording Context."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.config import parse_config
+from bot.context import Context
+from bot.db import Database
+from bot.roomstate import RoomState
+
+pytest_plugins = ["tests.conftest_servers"]
+
+ROOM = "!salon:localhost"
+FACILITATOR = "@maita:localhost"
+MEMBER = "@anabela:localhost"
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+
+
+def make_config(tmp_path: Path, **tables):
+    raw = {"matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@maillage:localhost",
+                      "password": "secret-for-tests", "store_path": str(tmp_path / "store")},
+           "database": {"url": f"sqlite:///{tmp_path / 'maillage.db'}"},
+           "bot": {"allowed_inviters": ["@*:localhost"]}}
+    for name, values in tables.items():
+        raw.setdefault(name, {}).update(values)
+    return parse_config(raw, env={})
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def db(config):
+    database = Database(config.database.url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def room():
+    state = RoomState(ROOM, room_version="11", power_users={FACILITATOR: 100}, users_default=0)
+    state.joined |= {FACILITATOR, MEMBER}
+    state.display_names.update({FACILITATOR: "Maïta Giraldi", MEMBER: "Anabela De Castro"})
+    return state
+
+
+@pytest.fixture
+def make_ctx(config, db, room):
+    """A recording Context over the real temporary database; commit with ``ctx.session``."""
+    sessions = []
+
+    def factory(sender: str = MEMBER, event_id: str = "$e1", facilitator: bool | None = None):
+        session = db.session().__enter__()
+        sessions.append(session)
+        is_fac = room.power_level(sender) >= 50 if facilitator is None else facilitator
+        return Context(config=config, session=session, room=room, sender=sender, event_id=event_id,
+                       now=NOW, bot_user_id="@maillage:localhost", is_facilitator=is_fac)
+
+    yield factory
+    for session in sessions:
+        session.close()
