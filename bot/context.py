@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -29,6 +30,7 @@ class Outgoing:
     content: dict[str, Any]
     dm_user: str | None = None
     file_data: bytes | None = None
+    tag: str = ""   # "<prefix>:<value>": ``bot.signals.sent_hooks[prefix]`` learns the event id
 
 
 def notice_content(markdown: str) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class Context:
     now: datetime
     bot_user_id: str = ""
     is_facilitator: bool = False
+    room_timezone: str | None = None
     outgoing: list[Outgoing] = field(default_factory=list)
 
     @property
@@ -60,14 +63,20 @@ class Context:
     def sender_name(self) -> str:
         return self.room.display_name(self.sender)
 
-    def send(self, markdown: str, room_id: str | None = None) -> None:
-        self.outgoing.append(Outgoing(room_id or self.room_id, "m.room.message", notice_content(markdown)))
+    @property
+    def tz(self) -> ZoneInfo:
+        """The room's time zone (DESIGN: rooms default to ``bot.timezone``)."""
+        return ZoneInfo(self.room_timezone or self.config.bot.timezone)
 
-    def reply(self, markdown: str) -> None:
+    def send(self, markdown: str, room_id: str | None = None, tag: str = "") -> None:
+        content = notice_content(markdown)
+        self.outgoing.append(Outgoing(room_id or self.room_id, "m.room.message", content, tag=tag))
+
+    def reply(self, markdown: str, tag: str = "") -> None:
         """A notice in reply to the command's message (a Matrix rich reply)."""
         content = notice_content(markdown)
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": self.event_id}}
-        self.outgoing.append(Outgoing(self.room_id, "m.room.message", content))
+        self.outgoing.append(Outgoing(self.room_id, "m.room.message", content, tag=tag))
 
     def react(self, key: str, event_id: str | None = None) -> None:
         """A discreet acknowledgement: an annotation on the user's message."""
@@ -76,11 +85,13 @@ class Context:
 
     def upload(self, filename: str, data: bytes, mimetype: str, room_id: str | None = None,
                dm_user: str | None = None) -> None:
-        """A file (``m.file``): uploaded to the media repository, then posted."""
+        """A file (``m.file``): uploaded to the media repository, then posted.
+        With ``dm_user`` (and no room) it goes to that user's direct-message room."""
         content = {"msgtype": "m.file", "body": filename, "filename": filename,
                    "info": {"mimetype": mimetype, "size": len(data)}}
-        self.outgoing.append(Outgoing(room_id or self.room_id, "m.room.message", content,
-                                      dm_user=dm_user, file_data=data))
+        target = room_id if room_id is not None else ("" if dm_user else self.room_id)
+        self.outgoing.append(Outgoing(target, "m.room.message", content, dm_user=dm_user,
+                                      file_data=data))
 
     def dm(self, user_id: str, markdown: str) -> None:
         """A direct message; the runtime opens or reuses the DM room."""

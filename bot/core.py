@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -20,16 +21,26 @@ import commands  # noqa: F401  (registers every command)
 from bot.config import Config
 from bot.context import Context, Outgoing
 from bot.db import Database
-from bot.events import Message, Record
-from bot.models import Outbox, ProcessedEvent, utcnow
+from bot.events import Edit, Message, Reaction, Record, Redaction
+from bot.models import Outbox, ProcessedEvent, Room, utcnow
 from bot.roomstate import RoomState
-from commands.registry import (PERMISSION_REPLY, PermissionDenied, UsageError, dispatch,
+from commands.registry import (PERMISSION_REPLY, REGISTRY, PermissionDenied, UsageError, dispatch,
                                parse_invocation, usage_reply)
 
 log = logging.getLogger(__name__)
+LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction"}
 
 INTERNAL_ERROR_REPLY = ("Une erreur interne m'a empêché de traiter ce message ; rien n'a été "
                         "enregistré. L'équipe technique a été prévenue par le journal.")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background job seen as an event: its key is unique like an event id."""
+
+    event_id: str
+    room_id: str
+    sender: str
 
 
 def txn_id_for(source: str, index: int) -> str:
@@ -43,7 +54,8 @@ def store_outgoing(session: Session, outgoing: list[Outgoing], source: str, now:
     for index, item in enumerate(outgoing):
         session.add(Outbox(room_id=item.room_id, txn_id=txn_id_for(source, index),
                            event_type=item.event_type, content=item.content, dm_user=item.dm_user,
-                           file_data=item.file_data, source_event_id=source, created_at=now))
+                           file_data=item.file_data, source_event_id=source, tag=item.tag,
+                           created_at=now))
     return len(outgoing)
 
 
@@ -68,11 +80,13 @@ class Core:
         """Handle one event exactly once; returns the number of messages queued."""
         if self.already_processed(record.event_id):
             return 0
-        if record.sender == self.bot_user_id or not isinstance(record, Message):
+        if record.sender == self.bot_user_id:
             return self._finish(record, room, lambda ctx: None)
+        if not isinstance(record, Message):
+            return self._finish(record, room, lambda ctx: REGISTRY.notify(LISTENER_KIND[type(record)], ctx, record))
         invocation = parse_invocation(record.body, self.config.bot.command_prefix)
         if invocation is None:
-            return self._finish(record, room, lambda ctx: None)
+            return self._finish(record, room, lambda ctx: REGISTRY.notify("message", ctx, record))
         return self._run_command(record, room, invocation)
 
     def _run_command(self, message: Message, room: RoomState, invocation) -> int:
@@ -94,15 +108,28 @@ class Core:
             log.exception("command failed in %s (event %s)", message.room_id, message.event_id)
             return self._finish(message, room, lambda ctx: ctx.reply(INTERNAL_ERROR_REPLY))
 
-    def _finish(self, record: Record, room: RoomState, action: Callable[[Context], None]) -> int:
+    def _finish(self, record: Record | Job, room: RoomState, action: Callable[[Context], None]) -> int:
         """Run ``action`` and mark the event processed, all in one transaction."""
         now = self.clock()
         with self.db.session() as session:
             if session.get(ProcessedEvent, record.event_id) is not None:
                 return 0
-            ctx = Context(config=self.config, session=session, room=room, sender=record.sender,
-                          event_id=record.event_id, now=now, bot_user_id=self.bot_user_id,
-                          is_facilitator=self.is_facilitator(room, record.sender))
+            ctx = self.context(session, room, record.sender, record.event_id, now)
             action(ctx)
             session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
             return store_outgoing(session, ctx.outgoing, record.event_id, now)
+
+    def context(self, session: Session, room: RoomState, sender: str, event_id: str,
+                now: datetime) -> Context:
+        """A Context for an event — or for a service's job (sender = the bot)."""
+        stored = session.get(Room, room.room_id)
+        return Context(config=self.config, session=session, room=room, sender=sender,
+                       event_id=event_id, now=now, bot_user_id=self.bot_user_id,
+                       is_facilitator=self.is_facilitator(room, sender),
+                       room_timezone=stored.timezone if stored else None)
+
+    def run_job(self, job_key: str, room: RoomState, action: Callable[[Context], None]) -> int:
+        """Run a background job (a reminder, an auto-close…) exactly once per ``job_key``:
+        the key is recorded like an event id, and names the outbox transaction ids."""
+        job = Job(event_id=job_key, room_id=room.room_id, sender=self.bot_user_id)
+        return self._finish(job, room, action)

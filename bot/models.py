@@ -6,10 +6,10 @@ SQLite has no time zone type, so values are stored naive-UTC and handed back awa
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +45,7 @@ class Room(SQLModel, table=True):
     joined_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     encrypted_notice_sent: bool = Field(default=False)
     timezone: Optional[str] = Field(default=None)
+    reminder_offsets: Optional[list] = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -72,6 +73,7 @@ class Outbox(SQLModel, table=True):
     dm_user: Optional[str] = Field(default=None)
     file_data: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     source_event_id: Optional[str] = Field(default=None, index=True)
+    tag: str = Field(default="", index=True)    # e.g. "announce:<rencontre id>", resolved when sent
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     sent_event_id: Optional[str] = Field(default=None)
@@ -96,3 +98,236 @@ class DirectRoom(SQLModel, table=True):
     __tablename__ = "direct_room"
     user_id: str = Field(primary_key=True)
     room_id: str
+
+
+# --- rencontres (issue: scheduling, registration, reminders) ----------------------
+
+class RencontreStatus:
+    PLANNED = "planned"
+    CANCELLED = "cancelled"
+
+
+class Rencontre(SQLModel, table=True):
+    """A scheduled meeting of the network, numbered per room (``#4``), never reused."""
+
+    __tablename__ = "rencontre"
+    __table_args__ = (UniqueConstraint("room_id", "number"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    room_id: str = Field(index=True)
+    number: int
+    uid: str = Field(unique=True)               # stable iCalendar UID
+    title: str = Field(default="")
+    mode: str = Field(default="distanciel")     # distanciel | presentiel | hybride
+    lieu: str = Field(default="")
+    lien: str = Field(default="")
+    objectif: str = Field(default="")
+    agenda: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    speakers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    start_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    end_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    all_day: bool = Field(default=False)
+    timezone: str = Field(default="Europe/Paris")
+    recurrence: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    status: str = Field(default=RencontreStatus.PLANNED)
+    cancel_reason: str = Field(default="")
+    sequence: int = Field(default=0)            # grows with every change (iCalendar SEQUENCE)
+    created_by: str = Field(default="")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CancelledOccurrence(SQLModel, table=True):
+    """One occurrence of a repeated rencontre cancelled on its own (EXDATE)."""
+
+    __tablename__ = "cancelled_occurrence"
+    rencontre_id: int = Field(foreign_key="rencontre.id", primary_key=True)
+    occurrence_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    reason: str = Field(default="")
+
+
+class RsvpStatus:
+    REGISTERED = "registered"
+    EXCUSED = "excused"
+
+
+class Registration(SQLModel, table=True):
+    """A member's answer to a rencontre: registered or excused (with a reason)."""
+
+    __tablename__ = "registration"
+    __table_args__ = (UniqueConstraint("rencontre_id", "user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    rencontre_id: int = Field(foreign_key="rencontre.id", index=True)
+    user_id: str
+    status: str
+    reason: str = Field(default="")
+    reaction_event_id: Optional[str] = Field(default=None, index=True)  # set when given by reaction
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Announcement(SQLModel, table=True):
+    """A bot message announcing a rencontre: reactions on it register or excuse."""
+
+    __tablename__ = "announcement"
+    event_id: str = Field(primary_key=True)
+    rencontre_id: int = Field(foreign_key="rencontre.id", index=True)
+
+
+class ReminderSent(SQLModel, table=True):
+    """A reminder already queued: never twice for one (rencontre, occurrence, offset)."""
+
+    __tablename__ = "reminder_sent"
+    rencontre_id: int = Field(foreign_key="rencontre.id", primary_key=True)
+    occurrence_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    offset_minutes: int = Field(primary_key=True)
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    skipped: bool = Field(default=False)        # superseded by a later reminder after downtime
+
+
+# --- calendar (issue: .ics invites and feed) ---------------------------------------
+
+class Subscriber(SQLModel, table=True):
+    """Someone who receives the room's .ics invites by DM (and e-mail if given)."""
+
+    __tablename__ = "subscriber"
+    room_id: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True)
+    email: str = Field(default="")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CalendarFeed(SQLModel, table=True):
+    """The room's secret feed token (≥128 bits); regenerating revokes the old one."""
+
+    __tablename__ = "calendar_feed"
+    room_id: str = Field(primary_key=True)
+    token: str = Field(unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class EmailOutbox(SQLModel, table=True):
+    """An e-mail to send (iTIP invite); retried later on SMTP failure, never blocking."""
+
+    __tablename__ = "email_outbox"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedup_key: str = Field(unique=True)
+    recipient: str
+    subject: str
+    text: str
+    ics: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    method: str
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    attempts: int = Field(default=0)
+    next_attempt_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_error: Optional[str] = Field(default=None)
+
+
+# --- séance (issue: capture) --------------------------------------------------------
+
+class SeanceStatus:
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Seance(SQLModel, table=True):
+    """A meeting being captured (or captured) in a room; ``number`` is its CR number."""
+
+    __tablename__ = "seance"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    room_id: str = Field(index=True)
+    number: int                                 # "Compte rendu n°N", per room
+    rencontre_id: Optional[int] = Field(default=None, foreign_key="rencontre.id")
+    title: str = Field(default="")
+    status: str = Field(default=SeanceStatus.OPEN)
+    opened_by: str = Field(default="")
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    closed_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    current_topic_id: Optional[int] = Field(default=None)
+    meteo_prompt_txn: str = Field(default="")   # outbox txn of the météo prompt (→ its event id)
+
+
+class Topic(SQLModel, table=True):
+    """An agenda item (point) of a séance, in order."""
+
+    __tablename__ = "topic"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    seance_id: int = Field(foreign_key="seance.id", index=True)
+    position: int
+    title: str
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ItemKind:
+    METEO = "meteo"
+    ACTU_LOCALE = "actu_locale"
+    ACTU_NATIONALE = "actu_nationale"
+    ACTU_REGIONALE = "actu_regionale"
+    INFO = "info"
+    PARTAGE = "partage"
+    ACTION = "action"
+    RESSOURCE = "ressource"
+    QUESTION = "question"
+    DECISION = "decision"
+    DISCUSSION = "discussion"
+
+
+class Item(SQLModel, table=True):
+    """One captured thing of a séance, tied to the Matrix event that created it."""
+
+    __tablename__ = "item"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    seance_id: int = Field(foreign_key="seance.id", index=True)
+    topic_id: Optional[int] = Field(default=None)
+    kind: str = Field(index=True)
+    event_id: str = Field(unique=True)          # the message that created it
+    sender: str
+    text: str = Field(default="")
+    title: str = Field(default="")              # partage title
+    url: str = Field(default="")                # partage / ressource link
+    mood: Optional[int] = Field(default=None)   # météo 1..5
+    structure: str = Field(default="")          # sender's structure when captured (actu locale)
+    owner: str = Field(default="")              # action: user id, or a free name
+    due_date: Optional[date] = Field(default=None)
+    parent_event_id: Optional[str] = Field(default=None, index=True)  # reply/thread root
+    action_number: Optional[int] = Field(default=None)   # per room, for "!action fait <k>"
+    done_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    edited_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class ItemEdit(SQLModel, table=True):
+    """Edit history: every accepted ``m.replace`` of an item's source message."""
+
+    __tablename__ = "item_edit"
+    event_id: str = Field(primary_key=True)     # the edit event
+    item_event_id: str = Field(index=True)      # the original message
+    text: str
+    edited_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Attendance(SQLModel, table=True):
+    """A séance participant: who took part, and facilitators' corrections."""
+
+    __tablename__ = "attendance"
+    seance_id: int = Field(foreign_key="seance.id", primary_key=True)
+    user_id: str = Field(primary_key=True)
+    present: bool = Field(default=True)
+    corrected: bool = Field(default=False)      # set by !presence: wins over activity
+    first_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# --- compte-rendu (issue: minutes) ---------------------------------------------------
+
+class Publication(SQLModel, table=True):
+    """A published version of a séance's minutes (kept for the web archive)."""
+
+    __tablename__ = "publication"
+    __table_args__ = (UniqueConstraint("seance_id", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    seance_id: int = Field(foreign_key="seance.id", index=True)
+    version: int
+    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    published_by: str = Field(default="")
+    markdown: str
+    html: str
+    docx: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

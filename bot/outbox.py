@@ -6,6 +6,7 @@ from sqlmodel import col, select
 
 from bot.db import Database
 from bot.models import DirectRoom, Outbox, utcnow
+from bot.signals import sent_hooks
 
 MAX_ATTEMPTS = 5
 
@@ -19,9 +20,14 @@ def pending(db: Database, limit: int = 20) -> list[Outbox]:
 
 
 def mark_sent(db: Database, row_id: int, event_id: str) -> None:
+    """Record the event id; a tagged row tells its hook (e.g. announcement → rencontre)."""
     with db.session() as session:
         row = session.get(Outbox, row_id)
         row.sent_at, row.sent_event_id = utcnow(), event_id
+        prefix, _, value = row.tag.partition(":")
+        hook = sent_hooks.get(prefix)
+        if hook is not None:
+            hook(session, value, event_id)
 
 
 def mark_failed(db: Database, row_id: int, error: str) -> int:

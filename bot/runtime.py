@@ -24,6 +24,7 @@ from bot.events import parse_event
 from bot.matrix import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
 from bot.models import Outbox, utcnow
 from bot.roomstate import RoomState
+from bot.services import SERVICES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,39 @@ class Runtime:
         self.outbox_wakeup = asyncio.Event()
         self.core: Core | None = None
         self.ready = asyncio.Event()
+        self._change_listeners: list[asyncio.Event] = []
+
+    # --- what services see (bot.services.ServiceHost) --------------------------------
+
+    @property
+    def bot_user_id(self) -> str:
+        return self.matrix.user_id
+
+    def clock(self):
+        return utcnow()
+
+    def wake_outbox(self) -> None:
+        self.outbox_wakeup.set()
+
+    def subscribe_changes(self) -> asyncio.Event:
+        """An event set after every sync batch that handled something (data may have changed)."""
+        event = asyncio.Event()
+        self._change_listeners.append(event)
+        return event
+
+    def _notify_changes(self) -> None:
+        for event in self._change_listeners:
+            event.set()
+
+    def room_state(self, room_id: str) -> RoomState:
+        return self.rooms.setdefault(room_id, RoomState(room_id))
+
+    async def run_job(self, room_id: str, job_key: str, action: Callable[..., None]) -> int:
+        """Run ``action(ctx)`` once ever for ``job_key`` (see ``Core.run_job``)."""
+        queued = await self.in_worker(self.core.run_job, job_key, self.room_state(room_id), action)
+        if queued:
+            self.wake_outbox()
+        return queued
 
     async def in_worker(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, function, *args)
@@ -74,6 +108,7 @@ class Runtime:
         await self.start()
         tasks = [asyncio.create_task(self.sync_loop(), name="sync"),
                  asyncio.create_task(self.outbox_loop(), name="outbox")]
+        tasks += [asyncio.create_task(run(self), name=run.__module__) for run in SERVICES]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -113,6 +148,7 @@ class Runtime:
             store.save_sync_token(batch.next_batch)
             since, first_start, full_state = batch.next_batch, False, False
             self.outbox_wakeup.set()
+            self._notify_changes()
             self.ready.set()
 
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:

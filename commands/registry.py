@@ -62,10 +62,30 @@ class Command:
     sub_order: list[Subcommand] = field(default_factory=list)
 
 
+LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction")
+
+
 class Registry:
     def __init__(self) -> None:
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
+        self.listeners: dict[str, list[Callable]] = {kind: [] for kind in LISTENER_KINDS}
+
+    def listen(self, kind: str) -> Callable[[Callable], Callable]:
+        """Decorator for ``fn(ctx, record)`` called on every event of that kind, in the
+        event's transaction: "message" (a text that is not a command), "command" (after
+        a command succeeded), "edit", "reaction", "redaction"."""
+
+        def register(listener: Callable) -> Callable:
+            if listener not in self.listeners[kind]:
+                self.listeners[kind].append(listener)
+            return listener
+
+        return register
+
+    def notify(self, kind: str, ctx: Context, record: object) -> None:
+        for listener in self.listeners[kind]:
+            listener(ctx, record)
 
     def add(self, command: Command) -> Command:
         for word in (command.name, *command.aliases):
@@ -115,6 +135,7 @@ class Registry:
 REGISTRY = Registry()
 command = REGISTRY.command
 subcommand = REGISTRY.subcommand
+listen = REGISTRY.listen
 
 
 @dataclass(frozen=True)
@@ -193,3 +214,4 @@ def dispatch(ctx: Context, invocation: Invocation) -> None:
         if error.usage is None:
             error.usage = usage
         raise
+    REGISTRY.notify("command", ctx, invocation)

@@ -1,0 +1,39 @@
+"""Background services run next to the sync loop (reminders, HTTP feed, e-mail, …).
+
+A module declares one with ``@service`` on ``async def run(host: ServiceHost)``; the
+runtime starts every declared service after login and cancels them on stop. Services
+talk to the database only through ``host.in_worker`` and send Matrix messages only
+by adding outbox rows, then ``host.wake_outbox()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
+
+from bot.config import Config
+from bot.db import Database
+
+T = TypeVar("T")
+
+
+class ServiceHost(Protocol):
+    config: Config
+    db: Database
+    bot_user_id: str
+
+    def clock(self) -> datetime: ...
+    async def in_worker(self, function: Callable[..., T], *args: Any) -> T: ...
+    def wake_outbox(self) -> None: ...
+    def subscribe_changes(self) -> asyncio.Event: ...
+
+
+Service = Callable[[ServiceHost], Awaitable[None]]
+SERVICES: list[Service] = []
+
+
+def service(run: Service) -> Service:
+    if run not in SERVICES:
+        SERVICES.append(run)
+    return run
