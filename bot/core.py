@@ -24,8 +24,15 @@ from bot.db import Database
 from bot.events import Edit, Message, Reaction, Record, Redaction
 from bot.models import Outbox, ProcessedEvent, Room, utcnow
 from bot.roomstate import RoomState
-from commands.registry import (PERMISSION_REPLY, REGISTRY, PermissionDenied, UsageError, dispatch,
-                               parse_invocation, usage_reply)
+from commands.registry import (
+    PERMISSION_REPLY,
+    REGISTRY,
+    PermissionDenied,
+    UsageError,
+    dispatch,
+    parse_invocation,
+    usage_reply,
+)
 
 log = logging.getLogger(__name__)
 LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction"}
@@ -101,7 +108,7 @@ class Core:
         try:
             return self._finish(message, room, run)
         except UsageError as error:
-            return self._finish(message, room, lambda ctx: ctx.reply(usage_reply(error, prefix)))
+            return self._finish(message, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except PermissionDenied:
             return self._finish(message, room, lambda ctx: ctx.reply(PERMISSION_REPLY))
         except Exception:

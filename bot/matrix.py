@@ -13,9 +13,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from nio import (AsyncClient, AsyncClientConfig, ErrorResponse, JoinError, LoginError,
-                 RoomCreateError, RoomMessagesError, RoomSendError, SyncError, UploadError,
-                 WhoamiError)
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    JoinError,
+    LoginError,
+    RoomCreateError,
+    RoomMessagesError,
+    RoomSendError,
+    SyncError,
+    UploadError,
+    WhoamiError,
+)
 from nio.api import MessageDirection
 
 from bot.config import MatrixConfig

@@ -16,26 +16,21 @@ User text is escaped in every format:
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import docx
 import jinja2
-import markdown
-import nh3
 from docx.opc.constants import RELATIONSHIP_TYPE
 from docx.opc.coreprops import CoreProperties
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import RGBColor
 from docx.text.paragraph import Paragraph
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup, escape
 
 from bot.minutes_view import Entry, MinutesView, Person, Section
+from bot.templating import template_env
+from bot.text import clean_text, safe_url, text_lines
 
 MARKDOWN_TEMPLATE = "minutes.md.j2"
 HTML_TEMPLATE = "minutes.html.j2"
@@ -70,173 +65,9 @@ DRAFT_TEXT = "Projet — document provisoire"
 
 # Tags and attributes that Element renders in a formatted_body.
 # fmt: off
-ROOM_TAGS = {
-    "h1", "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li",
-    "strong", "em", "a", "br", "blockquote", "code", "hr",
-}
-# fmt: on
-ROOM_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
-SAFE_SCHEMES = frozenset({"http", "https"})
 
 
-# --- plain-text helpers ---------------------------------------------------------
-
-# Control characters (tabs and line breaks aside) are dropped everywhere: they are
-# invalid in XML (DOCX) and Python-Markdown uses STX/ETX as internal markers.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _clean(text: str) -> str:
-    return _CONTROL_RE.sub("", str(text)).replace("\t", " ")
-
-
-def _lines(text: str) -> list[str]:
-    """The non-blank lines of a user text, stripped (indentation means code in Markdown)."""
-    return [line.strip() for line in str(text).replace("\t", " ").splitlines() if line.strip()]
-
-
-def safe_url(url: str) -> str:
-    """`url` if it is an absolute http(s) URL without spaces or controls, else ""."""
-    url = str(url).strip()
-    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return ""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in SAFE_SCHEMES or not parts.netloc:
-        return ""
-    return url
-
-
-# --- Markdown filters -----------------------------------------------------------
-
-# Escaped wherever they stand. HTML-significant characters and those that
-# Python-Markdown cannot backslash-escape become entities, which every Markdown
-# flavour decodes back to the character.
-_MD_ANYWHERE = str.maketrans(
-    {
-        "\\": "\\\\",
-        "`": "\\`",
-        "*": "\\*",
-        "{": "\\{",
-        "}": "\\}",
-        "[": "\\[",
-        "]": "\\]",
-        "<": "&lt;",
-        ">": "&gt;",
-        "|": "&#124;",
-        "~": "&#126;",
-    }
-)
-# "_" between two letters or digits emphasises nothing (CommonMark, Python-Markdown):
-# left as is, it keeps URLs and identifiers readable in the .md file.
-_MD_UNDERSCORE_RE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-# An "&" that would start an entity reference ("&lt;" typed by a user stays "&lt;").
-_MD_ENTITY_RE = re.compile(r"&(?=#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)")
-# At the start of a line: headings, lists, setext underlines, ordered list markers
-# ("12." or "12)"). Blockquotes cannot start: ">" is always an entity.
-_MD_LINE_START_RE = re.compile(r"^(?:([#+\-])|(=)|(\d+)([.)]))")
-
-
-def _md_line_start(match: re.Match[str]) -> str:
-    mark, equals, digits, delimiter = match.groups()
-    if mark:
-        return "\\" + mark
-    if equals:
-        return "&#61;"
-    return f"{digits}\\{delimiter}"
-
-
-def _md_escape_line(line: str) -> str:
-    line = _MD_ENTITY_RE.sub("&amp;", _clean(line)).translate(_MD_ANYWHERE)
-    line = _MD_UNDERSCORE_RE.sub(r"\\_", line)
-    return _MD_LINE_START_RE.sub(_md_line_start, line, count=1)
-
-
-def md(value: object, indent: int | str = "") -> str:
-    """Escape user text for Markdown; its line breaks become hard breaks.
-
-    `indent` prefixes the continuation lines so that they stay inside the list
-    item the text stands in (the item's content column: 2 for "- ", 6 for a
-    nested "    - ").
-    """
-    pad = " " * indent if isinstance(indent, int) else str(indent)
-    return f"  \n{pad}".join(_md_escape_line(line) for line in _lines(str(value)))
-
-
-def md_line(value: object) -> str:
-    """Escape user text for Markdown on one line (headings, names, link text)."""
-    return _md_escape_line(" ".join(_lines(str(value))))
-
-
-_MD_URL_ESCAPES = str.maketrans(
-    {
-        " ": "%20",
-        "(": "%28",
-        ")": "%29",
-        "<": "%3C",
-        ">": "%3E",
-        "\\": "%5C",
-        "`": "%60",
-    }
-)
-
-
-def md_link(text: object, url: object) -> str:
-    """A Markdown link to `url` if it is http(s); otherwise the escaped text only.
-
-    A link whose text is its URL is written as an autolink, `<https://…>`, which
-    keeps the `.md` file readable.
-    """
-    href = safe_url(str(url))
-    label = md_line(text) or md_line(url)
-    if not href:
-        return label
-    href = href.translate(_MD_URL_ESCAPES)
-    if str(text).strip() in ("", str(url).strip()):
-        return f"<{href}>"
-    return f"[{label}]({href})"
-
-
-# --- HTML filters -----------------------------------------------------------------
-
-
-def br(value: object) -> Markup:
-    """Escape user text for HTML; its line breaks become <br>."""
-    return Markup("<br>\n").join(escape(_clean(line)) for line in _lines(str(value)))
-
-
-def link(text: object, url: object) -> Markup:
-    """An HTML link to `url` if it is http(s); otherwise the escaped text only."""
-    label = " ".join(_lines(_clean(str(text)))) or " ".join(_lines(_clean(str(url))))
-    href = safe_url(str(url))
-    if not href:
-        return escape(label)
-    return Markup('<a href="{}">{}</a>').format(href, label)
-
-
-# --- environment and text renderers -------------------------------------------------
-
-
-def template_env(templates_dir: Path | None = None) -> jinja2.Environment:
-    """The Jinja2 environment for the minutes.
-
-    Templates in `templates_dir` (from config) override the packaged ones with
-    the same file name. The environment is sandboxed: override templates come
-    from an admin, but they are still not trusted with Python.
-    """
-    loaders: list[jinja2.BaseLoader] = []
-    if templates_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
-    loaders.append(jinja2.PackageLoader("templates", "."))
-    env = ImmutableSandboxedEnvironment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(md=md, md_line=md_line, md_link=md_link, br=br, link=link)
-    return env
+# --- text renderers -------------------------------------------------------------------
 
 
 def render_markdown(view: MinutesView, env: jinja2.Environment | None = None) -> str:
@@ -247,18 +78,6 @@ def render_markdown(view: MinutesView, env: jinja2.Environment | None = None) ->
 def render_html(view: MinutesView, env: jinja2.Environment | None = None) -> str:
     """The minutes as a standalone, printable HTML5 document."""
     return (env or template_env()).get_template(HTML_TEMPLATE).render(view=view)
-
-
-def markdown_to_room_html(md_text: str) -> str:
-    """Markdown → the HTML of a Matrix `formatted_body`, sanitised for Element."""
-    html = markdown.markdown(md_text, extensions=["sane_lists"], output_format="html")
-    return nh3.clean(
-        html,
-        tags=ROOM_TAGS,
-        attributes=ROOM_ATTRIBUTES,
-        url_schemes=set(SAFE_SCHEMES),
-        link_rel=None,
-    )
 
 
 # --- DOCX ---------------------------------------------------------------------------
@@ -315,11 +134,11 @@ class _DocxWriter:
             if isinstance(run, tuple):
                 self._link(paragraph, *run)
             elif run:
-                paragraph.add_run(_clean(run)).bold = isinstance(run, _Strong) or None
+                paragraph.add_run(clean_text(run)).bold = isinstance(run, _Strong) or None
 
     def _link(self, paragraph: Paragraph, text: str, url: str) -> None:
         """A real w:hyperlink (external relationship) for http(s) URLs, else plain text."""
-        label = _clean(" ".join(_lines(text)) or url)
+        label = clean_text(" ".join(text_lines(text)) or url)
         href = safe_url(url)
         if not href:
             paragraph.add_run(label)
@@ -526,9 +345,9 @@ def _docx_sections(view: MinutesView) -> Iterator[Callable[[_DocxWriter, Minutes
 def _docx_properties(properties: CoreProperties, view: MinutesView) -> None:
     """Title, author… (replacing python-docx's own template values)."""
     now = datetime.now(UTC)
-    properties.title = _clean(_title_text(view))
-    properties.author = properties.last_modified_by = _clean(view.header.network_name or "Maillage")
-    properties.subject = _clean(view.header.date_text)
+    properties.title = clean_text(_title_text(view))
+    properties.author = properties.last_modified_by = clean_text(view.header.network_name or "Maillage")
+    properties.subject = clean_text(view.header.date_text)
     properties.comments = "Compte rendu produit par Maillage"
     properties.language = "fr-FR"
     properties.revision = max(view.header.version, 1)

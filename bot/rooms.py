@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.context import notice_content
+from bot.context import Outgoing, notice_content
 from bot.core import store_outgoing
-from bot.context import Outgoing
 from bot.db import Database
 from bot.models import Room
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.context import Context
 from bot.templating import render
-from bot.text import md_escape
+from bot.text import md_line
 from commands.registry import GROUP_ORDER, REGISTRY, Command, UsageError, command
 
 
@@ -51,5 +51,5 @@ def aide(ctx: Context, args: str) -> None:
     word = args.split()[0].removeprefix(prefix)
     found = REGISTRY.find(word) or REGISTRY.find("#" + word.lstrip("#"))
     if found is None:
-        raise UsageError(f"je ne connais pas la commande « {md_escape(word)} ».")
+        raise UsageError(f"je ne connais pas la commande « {md_line(word)} ».")
     ctx.reply(render("aide.md.j2", templates_dir, command=_one(found, prefix), groups=[], prefix=prefix))

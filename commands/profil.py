@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.models import Profile
 from bot.people import load_profile, person_line
-from bot.text import md_escape
+from bot.text import md_line
 from commands.registry import UsageError, command, subcommand
 
 MAX_FIELD = 150
@@ -32,7 +32,7 @@ def _checked(value: str, label: str, usage: str) -> str:
 
 def _show(ctx: Context, intro: str) -> None:
     profile = load_profile(ctx.session, ctx.sender)
-    line = md_escape(person_line(profile, ctx.sender_name))
+    line = md_line(person_line(profile, ctx.sender_name))
     prefix = ctx.config.bot.command_prefix
     hint = ""
     if profile is None or not (profile.fonction and profile.structure):

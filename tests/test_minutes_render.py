@@ -26,16 +26,10 @@ import pytest
 from docx.opc.constants import RELATIONSHIP_TYPE
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from bot.minutes_render import (
-    HEADINGS,
-    markdown_to_room_html,
-    md,
-    md_link,
-    render_docx,
-    render_html,
-    render_markdown,
-    template_env,
-)
+from bot.minutes_render import HEADINGS, render_docx, render_html, render_markdown
+from bot.templating import template_env
+from bot.text import markdown_to_html as markdown_to_room_html
+from bot.text import md, md_link
 from bot.minutes_view import (
     ActionGroup,
     ActionLine,

@@ -9,7 +9,6 @@ from alembic import op
 
 from bot.models import UTCDateTime
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
