@@ -58,6 +58,7 @@ class BotConfig:
     allowed_inviters: tuple[str, ...] = ()
     off_record_marker: str = "(hors cr)"
     max_message_length: int = 20_000
+    seance_auto_close_hours: int = 4   # an open séance closes itself this long after the rencontre's end
 
     @property
     def tz(self) -> ZoneInfo:
@@ -213,7 +214,8 @@ def _matrix(raw: Mapping[str, Any], env: Mapping[str, str], base: Path) -> Matri
 
 def _bot(raw: Mapping[str, Any]) -> BotConfig:
     t = _table(raw, "bot", {"command_prefix", "timezone", "network_name", "facilitator_power_level",
-                            "facilitators", "allowed_inviters", "off_record_marker", "max_message_length"})
+                            "facilitators", "allowed_inviters", "off_record_marker", "max_message_length",
+                            "seance_auto_close_hours"})
     if t is None:
         return BotConfig()
     prefix = t.text("command_prefix", "!")
@@ -237,6 +239,7 @@ def _bot(raw: Mapping[str, Any]) -> BotConfig:
         allowed_inviters=t.strings("allowed_inviters"),
         off_record_marker=t.text("off_record_marker", "(hors cr)"),
         max_message_length=t.get("max_message_length", int, 20_000),
+        seance_auto_close_hours=t.get("seance_auto_close_hours", int, 4),
     )
 
 
