@@ -1,0 +1,92 @@
+"""The command registry: exact-word, accent/case-insensitive matching; generated help;
+typed errors turned into French replies that change nothing."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot.core import Core
+from bot.events import Message
+from bot.models import Outbox, Profile
+from commands.registry import REGISTRY, parse_invocation
+from tests.conftest import MEMBER, NOW, ROOM
+
+
+def test_matching_is_exact_word_and_accent_insensitive():
+    assert REGISTRY.find("PROFIL") is REGISTRY.find("profile") is REGISTRY.find("profil")
+    assert REGISTRY.find("profils") is None  # no startswith matching
+    assert REGISTRY.find("Aidé") is REGISTRY.find("aide")
+    assert parse_invocation("!aide   profil", "!").args == "profil"
+    assert parse_invocation("bonjour !aide", "!") is None
+    assert parse_invocation("#hashtag quelconque", "!") is None  # only registered #aliases
+
+
+def test_every_command_has_usage_and_help_in_the_generated_help(make_ctx):
+    ctx = make_ctx()
+    REGISTRY.find("aide").handler(ctx, "")
+    help_text = ctx.replies[0]
+    for command in REGISTRY.commands:
+        if command.handler is not None:
+            usages = (command.usage,) if isinstance(command.usage, str) else command.usage
+            for usage in usages:
+                assert "!" + usage in help_text
+        for sub in command.sub_order:
+            assert "!" + sub.usage in help_text and sub.help in help_text
+
+
+def handle(core, room, body, event_id, sender=MEMBER):
+    return core.handle(Message(event_id, ROOM, sender, body, NOW), room)
+
+
+def outbox_bodies(db):
+    with db.session() as session:
+        return [row.content["body"] for row in session.exec(select(Outbox).order_by(Outbox.id))]
+
+
+def test_bad_input_gets_a_french_answer_and_changes_nothing(config, db, room):
+    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    handle(core, room, "!profil Cheffe de projet ; CE Beauvais", "$ok")
+    handle(core, room, "!profil ; CE Soissons", "$empty")          # empty function
+    handle(core, room, "!profil " + "x" * 200 + " ; CE", "$long")  # too long
+    handle(core, room, "!profil nom", "$noname")
+    handle(core, room, "!inconnue", "$unknown")
+    handle(core, room, "!aide " + "y" * 30_000, "$huge")
+    with db.session() as session:
+        profile = session.get(Profile, MEMBER)
+        assert (profile.fonction, profile.structure, profile.full_name) == (
+            "Cheffe de projet", "CE Beauvais", "")
+    bodies = outbox_bodies(db)
+    assert len(bodies) == 6
+    assert "La fonction est vide" in bodies[1] and "Usage : !profil <fonction> ; <structure>" in bodies[1]
+    assert "trop long" in bodies[2]
+    assert "Le nom est vide" in bodies[3]
+    assert bodies[4].startswith("Commande inconnue : !inconnue.") and "!aide" in bodies[4]
+    assert "Ce message est trop long (30006 caractères" in bodies[5]
+    assert all("Rien n'a été enregistré" in b for b in bodies[1:4])
+
+
+def test_template_and_markup_in_input_are_inert(config, db, room):
+    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    handle(core, room, "!profil {{ 7*7 }} <script>alert(1)</script> ; **CE** {% raw %}", "$x")
+    with db.session() as session:
+        row = session.exec(select(Outbox)).one()
+    html = row.content["formatted_body"]
+    assert "<script" not in html and "{{ 7*7 }}" in html and "49" not in html
+    assert "<strong>CE</strong>" not in html and "{% raw %}" in row.content["body"]
+
+
+def test_each_event_is_handled_once(config, db, room):
+    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    assert handle(core, room, "!aide", "$same") == 1
+    assert handle(core, room, "!aide", "$same") == 0
+    assert len(outbox_bodies(db)) == 1
+
+
+def test_facilitator_rights(config, room):
+    core = Core(config, None, "@maillage:localhost")
+    assert core.is_facilitator(room, "@maita:localhost")
+    assert not core.is_facilitator(room, MEMBER)
+    room.room_version, room.creators = "12", frozenset({MEMBER})
+    assert core.is_facilitator(room, MEMBER)          # v12 creator: infinite power
+    room.room_version = "11"
+    assert not core.is_facilitator(room, MEMBER)      # v11: creators have no special power

@@ -1,0 +1,98 @@
+"""Storage on SQLite and on a real PostgreSQL server: migrations, UTC datetimes,
+refusal of a newer database, exactly-once handling."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import SQLModel, select
+
+from bot.core import Core
+from bot.db import Database, DatabaseTooNew, current_revision, head_revision
+from bot.events import Message
+from bot.models import Outbox, Profile, Rencontre
+from tests.conftest import MEMBER, NOW, ROOM
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """A fresh, empty database on each engine (a new PostgreSQL database per test)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        server_url = request.getfixturevalue("postgres_url")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = server_url.replace("+psycopg", "")
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        db = Database(server_url.rsplit("/", 1)[0] + "/" + name)
+    yield db
+    db.dispose()
+
+
+def test_upgrade_from_empty_then_idempotent(database):
+    assert current_revision(database.engine) is None
+    assert database.upgrade() == (None, head_revision())
+    assert database.upgrade() == (head_revision(), head_revision())
+
+
+def test_schema_matches_the_models(database):
+    database.upgrade()
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_a_newer_database_is_refused(database):
+    database.upgrade()
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(DatabaseTooNew, match="9999"):
+        database.upgrade()
+
+
+def test_datetimes_are_stored_as_utc_instants(database):
+    database.upgrade()
+    paris = datetime(2027, 6, 9, 14, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    with database.session() as session:
+        session.add(Rencontre(room_id=ROOM, number=1, uid="u1@maillage", start_at=paris,
+                              end_at=paris + timedelta(hours=3), created_at=NOW, updated_at=NOW))
+    with database.session() as session:
+        stored = session.exec(select(Rencontre)).one()
+    assert stored.start_at == datetime(2027, 6, 9, 12, 0, tzinfo=timezone.utc)
+    assert stored.start_at.tzinfo == timezone.utc
+    with pytest.raises(StatementError, match="naive datetime"):
+        with database.session() as session:
+            session.add(Profile(user_id="@x:localhost", updated_at=datetime(2027, 1, 1)))
+
+
+def test_transaction_ids_are_unique(database):
+    database.upgrade()
+    row = dict(room_id=ROOM, txn_id="mlg.same", event_type="m.room.message",
+               content={"body": "é ✅ 🌤️"}, created_at=NOW)
+    with database.session() as session:
+        session.add(Outbox(**row))
+    with pytest.raises(IntegrityError):
+        with database.session() as session:
+            session.add(Outbox(**row))
+    with database.session() as session:
+        assert session.exec(select(Outbox)).one().content == {"body": "é ✅ 🌤️"}
+
+
+def test_core_handles_each_event_once_and_rolls_back_bad_input(database, config, room):
+    database.upgrade()
+    core = Core(config, database, "@maillage:localhost", clock=lambda: NOW)
+    assert core.handle(Message("$a", ROOM, MEMBER, "!profil Cheffe ; CE Arras", NOW), room) == 1
+    assert core.handle(Message("$a", ROOM, MEMBER, "!profil Cheffe ; CE Arras", NOW), room) == 0
+    assert core.handle(Message("$b", ROOM, MEMBER, "!profil ; CE Lens", NOW), room) == 1
+    with database.session() as session:
+        assert session.get(Profile, MEMBER).structure == "CE Arras"
+        assert len(session.exec(select(Outbox)).all()) == 2
