@@ -8,6 +8,7 @@ back-filled after downtime, v11/v12 facilitator rights, and `maillage check`.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -119,6 +120,20 @@ async def test_restart_does_not_repeat_replies(world):
     assert len(replies_to(events, BOT, first)) == 1
     assert len(replies_to(events, BOT, second)) == 1
     assert len([n for n in notices_from(events, BOT) if "Bonjour" in body_of(n)]) == 1
+    devices = re.findall(r"logged in as \S+ \(device (\w+)\)", bot.log())
+    assert len(devices) == 2 and devices[0] == devices[1]  # no new device per restart
+
+
+async def test_history_before_the_bot_joined_is_ignored(world):
+    bot, _room, maita, anabela = world
+    room = await maita.create_room(version="11", invite=[anabela.user_id])
+    await anabela.join(room)
+    old = await anabela.say(room, "!aide")
+    await maita.invite(room, BOT)
+    await maita.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome")
+    new = await anabela.say(room, "!profil")
+    await maita.wait_for(room, lambda ev: replies_to(ev, BOT, new), what="reply to the new command")
+    assert replies_to(await maita.messages(room), BOT, old) == []
 
 
 async def test_kill_9_mid_burst_loses_and_repeats_nothing(world):

@@ -1,0 +1,91 @@
+"""Parsing raw Matrix events into records: edits, replies, threads, reactions, redactions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from bot.events import Edit, Message, Reaction, Redaction, parse_event
+from bot.roomstate import RoomState
+
+ROOM = "!r:localhost"
+
+
+def event(type_, content, event_id="$e", sender="@a:localhost", **extra):
+    return {"type": type_, "content": content, "event_id": event_id, "sender": sender,
+            "origin_server_ts": 1_700_000_000_000, **extra}
+
+
+def test_plain_message():
+    record = parse_event(event("m.room.message", {"msgtype": "m.text", "body": " !aide "}), ROOM)
+    assert record == Message("$e", ROOM, "@a:localhost", "!aide",
+                             datetime.fromtimestamp(1_700_000_000, timezone.utc))
+
+
+def test_reply_fallback_is_stripped_and_parent_kept():
+    content = {"msgtype": "m.text", "body": "> <@b:localhost> texte cité\n> suite\n\nma réponse",
+               "format": "org.matrix.custom.html",
+               "formatted_body": "<mx-reply><blockquote>texte cité</blockquote></mx-reply>ma réponse",
+               "m.relates_to": {"m.in_reply_to": {"event_id": "$parent"}}}
+    record = parse_event(event("m.room.message", content), ROOM)
+    assert (record.body, record.reply_to, record.thread_root) == ("ma réponse", "$parent", None)
+
+
+def test_a_quote_that_is_not_a_reply_is_kept():
+    record = parse_event(event("m.room.message", {"msgtype": "m.text", "body": "> citation"}), ROOM)
+    assert record.body == "> citation"
+
+
+def test_thread_message_is_not_a_reply():
+    content = {"msgtype": "m.text", "body": "dans le fil",
+               "m.relates_to": {"rel_type": "m.thread", "event_id": "$root", "is_falling_back": True,
+                                "m.in_reply_to": {"event_id": "$last"}}}
+    record = parse_event(event("m.room.message", content), ROOM)
+    assert (record.thread_root, record.reply_to, record.body) == ("$root", None, "dans le fil")
+
+
+def test_edit_uses_new_content():
+    content = {"msgtype": "m.text", "body": "* corrigé",
+               "m.new_content": {"msgtype": "m.text", "body": "corrigé"},
+               "m.relates_to": {"rel_type": "m.replace", "event_id": "$orig"}}
+    record = parse_event(event("m.room.message", content, "$edit"), ROOM)
+    assert isinstance(record, Edit) and (record.target_event_id, record.body) == ("$orig", "corrigé")
+
+
+def test_edit_without_new_content_is_ignored():
+    content = {"msgtype": "m.text", "body": "* x", "m.relates_to": {"rel_type": "m.replace", "event_id": "$o"}}
+    assert parse_event(event("m.room.message", content), ROOM) is None
+
+
+def test_reaction():
+    content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$ann", "key": "✅"}}
+    record = parse_event(event("m.reaction", content, "$r"), ROOM)
+    assert isinstance(record, Reaction) and (record.target_event_id, record.key) == ("$ann", "✅")
+
+
+def test_redaction_in_content_v11_and_top_level_older():
+    v11 = parse_event(event("m.room.redaction", {"redacts": "$x"}, "$red1"), ROOM)
+    older = parse_event(event("m.room.redaction", {}, "$red2", redacts="$y"), ROOM)
+    assert isinstance(v11, Redaction) and v11.redacts == "$x"
+    assert older.redacts == "$y"
+
+
+def test_ignored_events():
+    assert parse_event(event("m.room.message", {"msgtype": "m.image", "body": "x.png"}), ROOM) is None
+    assert parse_event(event("m.room.member", {"membership": "join"}, state_key="@a:localhost"), ROOM) is None
+    redacted = event("m.room.message", {}, unsigned={"redacted_because": {}})
+    assert parse_event(redacted, ROOM) is None
+
+
+def test_room_state_power_and_names():
+    state = RoomState(ROOM)
+    state.apply(event("m.room.create", {"room_version": "12", "additional_creators": ["@b:localhost"]},
+                      state_key=""))
+    state.apply(event("m.room.power_levels", {"users": {"@c:localhost": 50}, "users_default": 0},
+                      state_key=""))
+    state.apply(event("m.room.member", {"membership": "join", "displayname": "Chloé"},
+                      state_key="@c:localhost"))
+    assert state.power_level("@a:localhost") == state.power_level("@b:localhost") == float("inf")
+    assert state.power_level("@c:localhost") == 50 and state.power_level("@d:localhost") == 0
+    assert state.find_member("chloé") == "@c:localhost" and state.display_name("@c:localhost") == "Chloé"
+    state.apply(event("m.room.member", {"membership": "leave"}, state_key="@c:localhost"))
+    assert state.find_member("Chloé") is None
