@@ -138,7 +138,7 @@ async def test_history_before_the_bot_joined_is_ignored(world):
 
 async def test_kill_9_mid_burst_loses_and_repeats_nothing(world):
     bot, room, maita, anabela = world
-    commands = [await anabela.say(room, f"!aide profil") for _ in range(3)]
+    commands = [await anabela.say(room, "!aide profil") for _ in range(3)]
     await maita.wait_for(room, lambda ev: len(notices_from(ev, BOT)) >= 2, what="first replies")
     commands += [await anabela.say(room, "!aide") for _ in range(12)]
     bot.kill()
