@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import pathlib
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -136,13 +138,20 @@ def make_synapse(
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL ``postgresql+psycopg://USER@127.0.0.1:PORT/maillage`` of a live server."""
+def postgres_url() -> Iterator[str]:
+    """URL ``postgresql+psycopg://USER@127.0.0.1:PORT/maillage`` of a live server.
+
+    Its folder is a fresh ``/tmp/maillage-pg-*``, not under pytest's basetemp: pytest
+    resets ``/tmp/pytest-of-<user>`` to mode 0700 on every run, which would lock out the
+    ``postgres`` user the server runs as when tests run as root.
+    """
     if find_pg_bin() is None:
         pytest.skip("PostgreSQL binaries not found (initdb/pg_ctl): install the postgresql package")
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="maillage-pg-"))
+    server = PostgresServer(workdir)
     try:
         server.start()
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
