@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from bot.devserver import free_port
+
 BOT_LOCALPART = "maillage"
 BOT_PASSWORD = "bot-password-for-tests"
 
@@ -19,6 +21,9 @@ BOT_PASSWORD = "bot-password-for-tests"
 def write_config(directory: Path, homeserver: str, *, timeline_limit: int = 50,
                  extra: str = "") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
+    if "[http]" not in extra:  # each bot its own feed server port: tests run bots side by side
+        port = free_port()
+        extra += f'\n[http]\nport = {port}\npublic_url = "http://127.0.0.1:{port}"\n'
     config = directory / "config.toml"
     config.write_text(f"""
 [matrix]

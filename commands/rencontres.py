@@ -1,0 +1,391 @@
+"""Rencontres in the room: plan, change, cancel (animation); list, details, register,
+excuse, withdraw, attendees (everyone); ✅/❌ reactions on announcements; ``!rappels``.
+
+Handlers stay thin: parsing and rules live in :mod:`bot.rencontres`, whose French
+errors become usage replies here. Announcements are rendered from
+``templates/annonce.md.j2`` and tagged so that the outbox learns their event id
+(reactions on them count as answers); then ``rencontre_changed`` is sent for the
+calendar. Importing this module also registers the reminders service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+from bot import rencontres as domain
+from bot.context import Context
+from bot.dates import When, format_date_fr, format_when_fr
+from bot.events import Reaction, Redaction
+from bot.models import Rencontre, RencontreStatus, Room, RsvpStatus
+from bot.people import load_profile, person_line, person_name
+from bot.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
+from bot.signals import rencontre_changed
+from bot.templating import render
+from bot.text import md_line, normalize
+from commands.registry import FACILITATORS, UsageError, command, listen, subcommand
+
+USAGE_SHOW = "rencontre [n]"
+USAGE_PLAN = "rencontre planifier <date et heure>, puis des lignes « clé: valeur »"
+USAGE_EDIT = "rencontre modifier <n>, puis des lignes « clé: valeur »"
+USAGE_CANCEL = "rencontre annuler <n> [le <date>] [motif]"
+USAGE_REGISTER = "inscription [n]"
+USAGE_EXCUSE = "excuse [n] [motif]"
+USAGE_WITHDRAW = "desinscription [n]"
+USAGE_ATTENDEES = "inscrits [n]"
+USAGE_REMINDERS = "rappels [7j 1j 1h | defaut | aucun]"
+
+YES_KEYS = frozenset({"✅", "✔", "☑", "👍"})
+NO_KEYS = frozenset({"❌"})
+# Variation selector and skin tones: 👍🏽 counts as 👍, ✔️ as ✔.
+KEY_MODIFIERS = dict.fromkeys([0xFE0F, *range(0x1F3FB, 0x1F400)])
+
+
+@contextmanager
+def refusals(usage: str | tuple[str, ...] | None = None) -> Iterator[None]:
+    """Domain errors become usage replies (and the transaction is rolled back)."""
+    try:
+        yield
+    except domain.RencontreError as error:
+        raise UsageError(error.message, usage) from None
+
+
+def _named(rencontre: Rencontre) -> str:
+    return f"rencontre #{rencontre.number} « {md_line(rencontre.title)} »"
+
+
+def _uid_domain(ctx: Context) -> str:
+    return ctx.bot_user_id.partition(":")[2] or "maillage"
+
+
+# --- announcements ---------------------------------------------------------------------------
+
+HEADLINES = {   # {n}: the rencontre's number
+    "created": ("📅", "Nouvelle rencontre #{n}"),
+    "modified": ("✏️", "Rencontre #{n} modifiée"),
+    "cancelled": ("🚫", "Rencontre #{n} annulée"),
+    "occurrence_cancelled": ("🚫", "Date annulée — rencontre #{n}"),
+    "shown": ("📅", "Rencontre #{n}"),
+    "shown_cancelled": ("🚫", "Rencontre #{n} annulée"),
+}
+NOTES = {
+    "cancelled_series": "**Toute la série est annulée** : aucune des dates à venir n'est maintenue.",
+    "occurrence_cancelled": "**Seule cette date est annulée** ; les autres dates sont maintenues.",
+}
+
+
+def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.RencontreView, *,
+             changes: list[str] = (), reason: str = "", note: str = "", **signal: object) -> None:
+    """Post the announcement, then tell the other modules (calendar) in the same transaction.
+    Only invitations (created, modified) are tagged: reactions on them are answers."""
+    icon, headline = HEADLINES[change]
+    headline = headline.format(n=rencontre.number)
+    invitation = change in ("created", "modified")
+    ctx.send(render("annonce.md.j2", ctx.config.minutes.templates_dir, icon=icon, headline=headline,
+                    v=view, changes=list(changes), reason=reason, note=note, inscrits=None,
+                    excuses=[], how="reactions" if invitation else "",
+                    prefix=ctx.config.bot.command_prefix),
+             tag=f"{domain.ANNOUNCE_TAG}:{rencontre.id}" if invitation else "")
+    rencontre_changed.send(ctx, rencontre, change, **signal)
+
+
+# --- animation: plan, change, cancel ----------------------------------------------------------
+
+@command("rencontre", aliases=("meeting",), usage=USAGE_SHOW,
+         help="le détail d'une rencontre (par défaut la prochaine) : objectif, ordre du jour, "
+              "lieu ou lien, inscrit·e·s et excusé·e·s")
+def rencontre(ctx: Context, args: str) -> None:
+    number, rest = domain.split_number(args)
+    if rest:
+        raise UsageError(f"« {md_line(rest)} » n'est ni un numéro de rencontre ni une sous-commande "
+                         "(planifier, modifier, annuler).")
+    with refusals():
+        found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
+    ctx.reply(_details(ctx, found))
+
+
+def _details(ctx: Context, found: Rencontre) -> str:
+    registered, excused = domain.answers(ctx.session, found)
+    cancelled = found.status == RencontreStatus.CANCELLED
+    view = domain.current_view(ctx.session, found, ctx.now)
+    is_open = bool(domain.next_occurrences(found, domain.cancelled_starts(ctx.session, found), ctx.now, 1))
+    icon, headline = HEADLINES["shown_cancelled" if cancelled else "shown"]
+    return render("annonce.md.j2", ctx.config.minutes.templates_dir,
+                  icon=icon, headline=headline.format(n=found.number),
+                  v=view, changes=[], reason=found.cancel_reason if cancelled else "", note="",
+                  inscrits=[_name(ctx, r.user_id) for r in registered],
+                  excuses=[{"name": _name(ctx, r.user_id), "reason": r.reason} for r in excused],
+                  how="commands" if is_open else "", prefix=ctx.config.bot.command_prefix)
+
+
+@subcommand("rencontre", "planifier", aliases=("schedule",), usage=USAGE_PLAN, facilitator=True,
+            help="planifier une rencontre ; clés : titre, mode, lieu, lien, objectif, odj et "
+                 "intervenant (répétables), repeter (ex. « tous les mois »)")
+def planifier(ctx: Context, args: str) -> None:
+    first, *lines = args.split("\n")
+    with refusals():
+        fields = domain.parse_fields(lines)
+        created = domain.create(ctx.session, ctx.room_id, first.strip(), fields, tz=ctx.tz,
+                                now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
+    ctx.reply(f"✅ Rencontre #{created.number} planifiée ; son annonce suit. "
+              f"Pour la changer : `{ctx.config.bot.command_prefix}rencontre modifier {created.number}`.")
+    announce(ctx, created, "created", domain.current_view(ctx.session, created, ctx.now))
+
+
+@subcommand("rencontre", "modifier", aliases=("edit",), usage=USAGE_EDIT, facilitator=True,
+            help="changer une rencontre (mêmes clés, et « date: ») ; une nouvelle annonce est publiée")
+def modifier(ctx: Context, args: str) -> None:
+    first, *lines = args.split("\n")
+    number, rest = domain.split_number(first)
+    if number is None:
+        raise UsageError("indiquez le numéro de la rencontre à modifier, par exemple `4` ou `#4`.")
+    with refusals():
+        found = domain.by_number(ctx.session, ctx.room_id, number)
+        fields = domain.parse_fields([rest, *lines])
+        changed = domain.modify(ctx.session, found, fields, tz=ctx.tz, now=ctx.now)
+    ctx.reply(f"✅ La {_named(found)} est modifiée ({', '.join(changed)}) ; "
+              "la nouvelle annonce suit.")
+    announce(ctx, found, "modified", domain.current_view(ctx.session, found, ctx.now), changes=changed)
+
+
+@subcommand("rencontre", "annuler", aliases=("cancel",), usage=USAGE_CANCEL, facilitator=True,
+            help="annuler une rencontre ; une rencontre répétée : toute la série, ou une seule "
+                 "date avec « le 9 juin »")
+def annuler(ctx: Context, args: str) -> None:
+    number, rest = domain.split_number(" ".join(args.split()))
+    if number is None:
+        raise UsageError("indiquez le numéro de la rencontre à annuler, par exemple `4` ou `#4`.")
+    with refusals():
+        found = domain.by_number(ctx.session, ctx.room_id, number)
+        next_when = domain.require_open(ctx.session, found, ctx.now)
+        on_day = _date_prefix(ctx, rest)
+        if on_day is not None and found.recurrence:
+            _cancel_occurrence(ctx, found, *on_day)
+            return
+        if on_day is not None:
+            _check_same_day(found, next_when, on_day[0])
+            rest = on_day[1]
+        _cancel_whole(ctx, found, next_when, rest)
+
+
+def _date_prefix(ctx: Context, rest: str) -> tuple[date, str] | None:
+    """ "le 1er juillet motif" → (that day, "motif"); None when no date follows "le"."""
+    word, _, remainder = rest.partition(" ")
+    if normalize(word) != "le":
+        return None
+    return domain.split_date_prefix(remainder, ctx.tz, ctx.now)
+
+
+def _check_same_day(found: Rencontre, when: When, day: date) -> None:
+    if when.start.date() != day:
+        raise domain.RencontreError(f"la {_named(found)} a lieu le {format_when_fr(when)}, "
+                                    f"pas le {format_date_fr(day)}.")
+
+
+def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) -> None:
+    view = domain.view_of(found, next_when)
+    domain.cancel(ctx.session, found, reason, ctx.now)
+    prefix = ctx.config.bot.command_prefix
+    if found.recurrence:
+        ctx.reply(f"🚫 La {_named(found)} est annulée : **toute la série** (toutes ses dates "
+                  f"à venir). Pour n'annuler qu'une date : `{prefix}rencontre annuler "
+                  f"{found.number} le <date>`.")
+        announce(ctx, found, "cancelled", view, reason=reason, note=NOTES["cancelled_series"])
+        return
+    ctx.reply(f"🚫 La {_named(found)} du {format_when_fr(next_when)} est annulée.")
+    announce(ctx, found, "cancelled", view, reason=reason)
+
+
+def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -> None:
+    when = domain.occurrence_on(found, domain.cancelled_starts(ctx.session, found), day, ctx.now)
+    if when is None:
+        nexts = domain.next_occurrences(found, domain.cancelled_starts(ctx.session, found), ctx.now, 3)
+        raise domain.RencontreError(
+            f"la {_named(found)} n'a pas de date à venir le {format_date_fr(day)} ; prochaines "
+            f"dates : {' ; '.join(format_when_fr(w) for w in nexts)}.")
+    domain.cancel_occurrence(ctx.session, found, when, reason, ctx.now)
+    following = domain.next_occurrences(found, domain.cancelled_starts(ctx.session, found), ctx.now,
+                                        domain.NEXT_DATES_SHOWN)
+    ctx.reply(f"🚫 Seule la date du {format_when_fr(when)} de la {_named(found)} est annulée ; "
+              "**les autres dates sont maintenues**. Pour annuler toute la série : "
+              f"`{ctx.config.bot.command_prefix}rencontre annuler {found.number}`.")
+    announce(ctx, found, "occurrence_cancelled", domain.view_of(found, when, following),
+             reason=reason, note=NOTES["occurrence_cancelled"], occurrence_start=when.start)
+
+
+# --- everyone: list, answers ------------------------------------------------------------------
+
+@command("rencontres", aliases=("meetings",), usage="rencontres",
+         help="les rencontres à venir : numéro, date, mode, titre, nombre d'inscrit·e·s")
+def rencontres(ctx: Context, args: str) -> None:
+    coming = domain.upcoming(ctx.session, ctx.room_id, ctx.now)
+    prefix = ctx.config.bot.command_prefix
+    if not coming:
+        ctx.reply("Aucune rencontre à venir dans ce salon.")
+        return
+    counts = domain.registered_counts(ctx.session, [r.id for r, _ in coming])
+    lines = ["**Rencontres à venir**", ""]
+    lines += [_listing_line(ctx, r, counts.get(r.id, 0)) for r, _ in coming]
+    footer = (f"Détail : `{prefix}rencontre <n>` ; inscription : `{prefix}inscription <n>` "
+              "ou ✅ sur l'annonce.")
+    lines += ["", footer]
+    ctx.reply("\n".join(lines))
+
+
+def _listing_line(ctx: Context, found: Rencontre, registered: int) -> str:
+    view = domain.current_view(ctx.session, found, ctx.now)
+    parts = [f"**#{view.number}**", view.when_text, view.mode, md_line(view.title)]
+    if view.recurrence_text:
+        parts.append(view.recurrence_text + (f", puis {' ; '.join(view.next_dates)}"
+                                             if view.next_dates else ""))
+    parts.append(_count(registered))
+    return "- " + " — ".join(parts)
+
+
+def _count(registered: int) -> str:
+    if registered == 0:
+        return "aucun·e inscrit·e"
+    return f"{registered} inscrit·e{'·s' if registered > 1 else ''}"
+
+
+def _open_target(ctx: Context, args: str) -> tuple[Rencontre, str, str]:
+    """(rencontre, its label for the reply, the rest of the arguments)."""
+    number, rest = domain.split_number(args)
+    found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
+    when = domain.require_open(ctx.session, found, ctx.now)
+    which = " (la prochaine de ce salon)" if number is None else ""
+    series = " Cela vaut pour toutes ses dates." if found.recurrence else ""
+    return found, f"la {_named(found)}{which}, {format_when_fr(when)}.{series}", rest
+
+
+@command("inscription", aliases=("rsvp", "present"), usage=USAGE_REGISTER,
+         help="m'inscrire à une rencontre (par défaut la prochaine) ; ou ✅ sur son annonce")
+def inscription(ctx: Context, args: str) -> None:
+    with refusals():
+        found, label, rest = _open_target(ctx, args)
+        if rest:
+            raise domain.RencontreError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+        domain.answer(ctx.session, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
+    ctx.reply(f"✅ Vous êtes inscrit·e à {label}{_profile_hint(ctx)}")
+
+
+@command("excuse", aliases=("excused", "absent"), usage=USAGE_EXCUSE,
+         help="m'excuser pour une rencontre, avec un motif si je veux ; ou ❌ sur son annonce")
+def excuse(ctx: Context, args: str) -> None:
+    with refusals():
+        found, label, reason = _open_target(ctx, args)
+        domain.answer(ctx.session, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
+    motif = f" Motif : {md_line(reason)}." if reason else ""
+    ctx.reply(f"Excuse enregistrée pour {label}{motif}")
+
+
+@command("desinscription", aliases=("unrsvp",), usage=USAGE_WITHDRAW,
+         help="retirer mon inscription ou mon excuse (retirer sa réaction fait de même)")
+def desinscription(ctx: Context, args: str) -> None:
+    with refusals():
+        found, label, rest = _open_target(ctx, args)
+        if rest:
+            raise domain.RencontreError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+        withdrawn = domain.withdraw(ctx.session, found, ctx.sender)
+    if withdrawn:
+        ctx.reply(f"Votre réponse est retirée pour {label}")
+    else:
+        ctx.reply(f"Vous n'aviez pas répondu pour {label} Rien à retirer.")
+
+
+def _profile_hint(ctx: Context) -> str:
+    profile = load_profile(ctx.session, ctx.sender)
+    if profile is not None and profile.fonction and profile.structure:
+        return ""
+    return (f"  \nPour figurer avec votre fonction et votre structure : "
+            f"`{ctx.config.bot.command_prefix}profil <fonction> ; <structure>`.")
+
+
+def _name(ctx: Context, user_id: str) -> str:
+    return person_name(load_profile(ctx.session, user_id), ctx.room.display_name(user_id))
+
+
+def _line(ctx: Context, user_id: str) -> str:
+    return md_line(person_line(load_profile(ctx.session, user_id), ctx.room.display_name(user_id)))
+
+
+@command("inscrits", aliases=("attendees",), usage=USAGE_ATTENDEES,
+         help="qui est inscrit·e et qui est excusé·e, avec fonction et structure")
+def inscrits(ctx: Context, args: str) -> None:
+    number, rest = domain.split_number(args)
+    if rest:
+        raise UsageError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+    with refusals():
+        found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
+    registered, excused = domain.answers(ctx.session, found)
+    view = domain.current_view(ctx.session, found, ctx.now)
+    lines = [f"**Rencontre #{found.number} — {md_line(found.title)}** ({view.when_text})", "",
+             f"**Inscrit·e·s ({len(registered)}) :**", ""]
+    lines += [f"- {_line(ctx, r.user_id)}" for r in registered] or ["Personne pour l'instant."]
+    if excused:
+        lines += ["", f"**Excusé·e·s ({len(excused)}) :**", ""]
+        lines += [f"- {_line(ctx, r.user_id)}" + (f" — {md_line(r.reason)}" if r.reason else "")
+                  for r in excused]
+    ctx.reply("\n".join(lines))
+
+
+# --- reactions on announcements ----------------------------------------------------------------
+
+def reaction_status(key: str) -> str | None:
+    """✅ ✔️ ☑️ 👍 (any skin tone) → registered; ❌ → excused; anything else → None."""
+    base = key.translate(KEY_MODIFIERS).strip()
+    if base in YES_KEYS:
+        return RsvpStatus.REGISTERED
+    if base in NO_KEYS:
+        return RsvpStatus.EXCUSED
+    return None
+
+
+@listen("reaction")
+def on_reaction(ctx: Context, reaction: Reaction) -> None:
+    """A ✅ or ❌ on an announcement is an answer; silent, to keep the room quiet."""
+    status = reaction_status(reaction.key)
+    found = domain.announcement_target(ctx.session, reaction.target_event_id) if status else None
+    if found is None or found.room_id != ctx.room_id:
+        return
+    try:
+        domain.require_open(ctx.session, found, ctx.now)
+    except domain.RencontreError:
+        return
+    domain.answer(ctx.session, found, ctx.sender, status, "", ctx.now,
+                  reaction_event_id=reaction.event_id)
+
+
+@listen("redaction")
+def on_redaction(ctx: Context, redaction: Redaction) -> None:
+    """Removing the reaction that gave an answer withdraws it (silently)."""
+    domain.withdraw_reaction(ctx.session, redaction.redacts)
+
+
+# --- reminders -----------------------------------------------------------------------------------
+
+@command("rappels", aliases=("reminders",), usage=USAGE_REMINDERS, facilitator=True,
+         group=FACILITATORS,
+         help="voir ou régler les rappels avant chaque rencontre de ce salon "
+              "(par défaut J-7, J-1, H-1)")
+def rappels(ctx: Context, args: str) -> None:
+    if args:
+        try:
+            minutes = parse_offsets(args)
+        except OffsetError as error:
+            raise UsageError(md_line(error.message)) from None
+        _room(ctx).reminder_offsets = minutes
+        ctx.session.flush()
+    offsets = room_offsets(ctx.session, ctx.config, ctx.room_id)
+    stored = ctx.session.get(Room, ctx.room_id)
+    source = " (réglage par défaut)" if stored is None or stored.reminder_offsets is None else ""
+    ctx.reply(f"Rappels avant chaque rencontre de ce salon : **{describe_offsets(offsets)}**{source}.")
+
+
+def _room(ctx: Context) -> Room:
+    room = ctx.session.get(Room, ctx.room_id)
+    if room is None:
+        room = Room(room_id=ctx.room_id, joined_at=ctx.now)
+        ctx.session.add(room)
+    return room

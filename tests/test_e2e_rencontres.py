@@ -1,0 +1,155 @@
+"""End-to-end: rencontres with the real bot (subprocess) on a real Synapse.
+
+A facilitator plans a rencontre with agenda lines, a member's attempt is refused,
+``!rencontres`` lists it; members register by command and by ✅ on the announcement,
+excuse themselves with a reason, withdraw by redacting their reaction; ``!inscrits``
+shows names with profiles. Reminders: with a one-minute offset, the bot is killed
+(-9) before the reminder is due and restarted after: the reminder is in the room
+exactly once, before the rencontre starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, write_config
+from tests.matrix_user import MatrixUser, notices_from, replies_to
+
+pytestmark = pytest.mark.e2e
+PARIS = ZoneInfo("Europe/Paris")
+# One-minute reminders; any free port for the HTTP feed (tests may run side by side).
+EXTRA_CONFIG = '[reminders]\noffsets = ["1m"]\n\n[http]\nport = 0'
+PLAN = ("!rencontre planifier 9 juin 2027 14h-17h\n"
+        "titre: Réseau CPO\n"
+        "mode: visio\n"
+        "lien: https://visio.example.net/reseau-cpo\n"
+        "odj: Tour d'écran des participant·e·s\n"
+        "odj: Présentation par la cité éducative d'Arras")
+
+
+def body_of(event: dict) -> str:
+    return event["content"]["body"]
+
+
+class World:
+    """The bot under test, its room, and the people in it."""
+
+    def __init__(self, bot: BotProcess, bot_id: str, room: str, maita: MatrixUser,
+                 members: list[MatrixUser]):
+        self.bot, self.bot_id, self.room, self.maita = bot, bot_id, room, maita
+        self.anabela, self.quentin, self.sophie = members
+
+    async def ask(self, user: MatrixUser, text: str) -> str:
+        """Send a command and return the bot's single reply to it."""
+        event_id = await user.say(self.room, text)
+        replies = await user.wait_for(self.room, lambda ev: replies_to(ev, self.bot_id, event_id),
+                                      what=f"reply to {text!r}")
+        assert len(replies) == 1
+        return body_of(replies[0])
+
+    def notices(self, events: list[dict], text: str = "") -> list[dict]:
+        return [n for n in notices_from(events, self.bot_id) if text in body_of(n)]
+
+    async def notice(self, text: str, timeout: float = 60) -> dict:
+        found = await self.maita.wait_for(self.room, lambda ev: self.notices(ev, text), timeout=timeout,
+                                          what=f"bot notice with {text!r}")
+        return found[0]
+
+
+@pytest.fixture
+async def world(synapse, tmp_path, request):
+    """A bot (one-minute reminders) and, in a new room, facilitator maita and three members.
+
+    Each test has its own bot account: a fresh bot on the shared account would find its
+    joins to the earlier tests' rooms in its first sync and replay them."""
+    suffix = request.node.name.replace("_", "")[-12:].lower()
+    bot_id = await synapse.register_user(f"{BOT_LOCALPART}-r{suffix}", BOT_PASSWORD,
+                                         displayname="Maillage")
+    maita = await MatrixUser.create(synapse, f"maita-r{suffix}", "Maïta Giraldi")
+    members = [await MatrixUser.create(synapse, f"{name.split()[0].lower()}-r{suffix}", name)
+               for name in ("Anabela De Castro", "Quentin Poilvé", "Sophie Jehl")]
+    config = write_config(tmp_path / "bot", synapse.base_url, extra=EXTRA_CONFIG)
+    config.write_text(config.read_text().replace(f"@{BOT_LOCALPART}:localhost", bot_id))
+    bot = BotProcess(config)
+    bot.start()
+    bot.wait_log("logged in as")
+    room = await maita.create_room(version="11", invite=[bot_id, *(m.user_id for m in members)])
+    for member in members:
+        await member.join(room)
+    await maita.wait_for(room, lambda ev: notices_from(ev, bot_id), what="welcome notice")
+    yield World(bot, bot_id, room, maita, members)
+    if bot.alive():
+        bot.stop()
+
+
+async def test_plan_list_register_react_excuse_withdraw(world):
+    w = world
+    await w.ask(w.anabela, "!profil Cheffe de projet cité éducative ; CE Beauvais")
+    await w.ask(w.anabela, "!profil nom Mme De Castro Anabela")
+
+    assert "Rencontre #1 planifiée" in await w.ask(w.maita, PLAN)
+    announcement = await w.notice("Nouvelle rencontre #1 : Réseau CPO")
+    assert "mercredi 9 juin 2027, 14h–17h" in body_of(announcement)
+    html = announcement["content"]["formatted_body"]
+    assert "<ol>" in html and html.index("Tour d'écran") < html.index("cité éducative d'Arras")
+    assert "Réagissez ✅ à ce message" in body_of(announcement)
+
+    refused = await w.ask(w.anabela, "!rencontre planifier 10 juin 2027 14h\ntitre: Pirate")
+    assert "réservée à l'animation" in refused
+    listing = await w.ask(w.anabela, "!rencontres")
+    assert "#1 — mercredi 9 juin 2027, 14h–17h — distanciel — Réseau CPO — aucun·e inscrit·e" in listing
+    assert "Pirate" not in listing and "#2" not in listing
+
+    assert "Vous êtes inscrit·e à la rencontre #1" in await w.ask(w.anabela, "!inscription 1")
+    reaction = await w.quentin.react(w.room, announcement["event_id"], "✅")
+    excuse = await w.sophie.say(w.room, "!excuse 1 réunion au rectorat")
+    await w.sophie.wait_for(w.room, lambda ev: replies_to(ev, w.bot_id, excuse), what="excuse reply")
+
+    attendees = await w.ask(w.maita, "!inscrits 1")
+    assert "Inscrit·e·s (2)" in attendees
+    assert "Mme De Castro Anabela (Cheffe de projet cité éducative ; CE Beauvais)" in attendees
+    assert "Quentin Poilvé" in attendees
+    assert "Excusé·e·s (1)" in attendees and "Sophie Jehl — réunion au rectorat" in attendees
+
+    undo = await w.quentin.redact(w.room, reaction)
+    attendees = await w.ask(w.maita, "!attendees")
+    assert "Inscrit·e·s (1)" in attendees and "Quentin" not in attendees
+    assert "Réseau CPO — 1 inscrit·e" in await w.ask(w.quentin, "!meetings")
+
+    # Reactions and redactions are answered by nothing in the room.
+    events = await w.maita.messages(w.room)
+    ids = [e["event_id"] for e in events]
+    assert w.notices(events[ids.index(reaction) + 1:ids.index(excuse)]) == []
+    assert [e for e in w.notices(events)
+            if e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+            in (reaction, undo)] == []
+
+
+async def test_reminder_missed_while_killed_is_sent_once(world):
+    w = world
+    now = datetime.now(PARIS)
+    start = (now + timedelta(minutes=2)).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    end = start + timedelta(minutes=30)
+    when = f"{start:%Y-%m-%d %H:%M}" + (f"-{end:%H:%M}" if end.date() == start.date() else "")
+    due = start - timedelta(minutes=1)
+
+    planned = await w.ask(w.maita, f"!rencontre planifier {when}\ntitre: Point rapide")
+    assert "Rencontre #1 planifiée" in planned
+    await w.ask(w.anabela, "!inscription")
+    w.bot.kill()
+    assert datetime.now(PARIS) < due - timedelta(seconds=5), "too slow: the reminder came due"
+    assert w.notices(await w.maita.messages(w.room), "Rappel") == []
+
+    await asyncio.sleep((due - datetime.now(PARIS)).total_seconds() + 2)
+    w.bot.start()
+    reminder = await w.notice("Rappel — rencontre #1 : Point rapide", timeout=50)
+    assert "Anabela De Castro" in body_of(reminder) and "Inscrit·e·s (1)" in body_of(reminder)
+    assert reminder["origin_server_ts"] / 1000 < start.timestamp()
+
+    await asyncio.sleep(6)  # a few sync batches, each followed by a rebuild of the reminders
+    assert len(w.notices(await w.maita.messages(w.room), "Rappel")) == 1
+    assert "reminder:1:" in w.bot.log() and " sent" in w.bot.log()
