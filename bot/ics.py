@@ -74,6 +74,7 @@ class CalendarEvent:
     attendees: tuple[Attendee, ...] = ()
     alarms: tuple[timedelta, ...] = ()
     rrule: dict | None = None
+    exdates: tuple[datetime, ...] = ()  # occurrence starts removed from the RRULE set
     cancelled: bool = False
     created: datetime | None = None
     last_modified: datetime | None = None
@@ -225,6 +226,21 @@ def _spell_out_onsets(cal: Calendar) -> None:
                 observance.add("RDATE", onset)
 
 
+def _add_exdates(out: Event, ev: CalendarEvent, zone: ZoneInfo) -> None:
+    """One EXDATE line per removed occurrence, in the same form as DTSTART.
+
+    An EXDATE must equal the start of the occurrence it removes: a DATE for
+    all-day events, else a DATE-TIME with the event's TZID (RFC 5545 §3.8.5.1).
+    One value per line, as for VTIMEZONE RDATEs (see :func:`_spell_out_onsets`).
+    """
+    if ev.exdates and not ev.rrule:
+        raise ValueError(f"{ev.uid}: EXDATE needs an RRULE")
+    for removed in sorted(set(ev.exdates)):
+        _require_aware(removed, "exdate")
+        local = removed.astimezone(zone)
+        out.add("EXDATE", local.date() if ev.all_day else local)
+
+
 def _event(ev: CalendarEvent, *, method: str | None, dtstamp: datetime) -> Event:
     if not ev.uid or not ev.uid.strip():
         raise ValueError("event UID is required (it must be stable, never random)")
@@ -258,6 +274,7 @@ def _event(ev: CalendarEvent, *, method: str | None, dtstamp: datetime) -> Event
     if recur is not None:
         _check_rrule_start(ev, recur, dtstart)
         out.add("RRULE", recur)
+    _add_exdates(out, ev, zone)
     out.add("SUMMARY", _text(ev.summary))
     if ev.description:
         out.add("DESCRIPTION", _text(ev.description))

@@ -327,6 +327,55 @@ def test_recurring_count_and_until():
     assert len(parsed["occurrences"]) == 4
 
 
+def test_exdate_removes_occurrences():
+    start = datetime(2027, 1, 7, 14, 0, tzinfo=PARIS)
+    skipped = [  # given in UTC, as stored: 2027-02-04 14:00 CET, 2027-04-01 14:00 CEST
+        datetime(2027, 2, 4, 13, 0, tzinfo=UTC),
+        datetime(2027, 4, 1, 12, 0, tzinfo=UTC),
+    ]
+    event = make_event(
+        start=start,
+        end=start + timedelta(hours=2),
+        rrule={"FREQ": "MONTHLY", "BYDAY": "1TH"},
+        exdates=tuple(reversed(skipped)),
+    )
+    data, [parsed] = build_and_parse([event], method="REQUEST")
+
+    lines = unfolded(data)
+    assert [line for line in lines if line.startswith("EXDATE")] == [
+        "EXDATE;TZID=Europe/Paris:20270204T140000",
+        "EXDATE;TZID=Europe/Paris:20270401T140000",
+    ]
+    assert parsed["occurrences"] == [
+        "2027-01-07T13:00:00Z",
+        "2027-03-04T13:00:00Z",
+        "2027-05-06T12:00:00Z",
+        "2027-06-03T12:00:00Z",
+        "2027-07-01T12:00:00Z",
+        "2027-08-05T12:00:00Z",
+    ]
+
+
+def test_exdate_of_all_day_event_is_a_date():
+    event = make_event(
+        start=datetime(2027, 6, 9, tzinfo=PARIS),
+        end=None,
+        all_day=True,
+        rrule={"FREQ": "WEEKLY", "COUNT": 4},
+        exdates=(datetime(2027, 6, 16, tzinfo=PARIS),),
+    )
+    data, [parsed] = build_and_parse([event], method=None)
+    assert "EXDATE;VALUE=DATE:20270616" in unfolded(data)
+    assert parsed["occurrences"] == ["2027-06-09", "2027-06-23", "2027-06-30"]
+
+
+def test_exdate_needs_rrule():
+    with pytest.raises(ValueError, match="EXDATE needs an RRULE"):
+        build_calendar(
+            [make_event(exdates=(BASE.start,))], method=None, dtstamp=DTSTAMP
+        )
+
+
 def test_recurrence_must_start_on_an_occurrence():
     # 2027-01-14 is the second Thursday: the recurrence set would be undefined.
     event = make_event(
