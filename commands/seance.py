@@ -1,0 +1,199 @@
+"""The facilitators' side of a séance: ``!seance ouvrir|clore``, ``!point``, ``!presence``.
+
+MeetBot's words (``!startmeeting``, ``#topic``, ``#endmeeting``) are commands of their
+own calling the same functions: registry aliases name a command, not a subcommand.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import func, select
+
+from bot import capture, seance_service
+from bot.context import Context
+from bot.dates import format_hours_fr, format_when_fr
+from bot.models import Rencontre, RencontreStatus, Seance, Topic
+from bot.people import load_profile, person_name
+from bot.rencontres import RencontreError, by_number, split_number, when_of
+from bot.templating import render
+from bot.text import md_line
+from commands.registry import FACILITATORS, UsageError, command, subcommand
+
+USAGE_OPEN = "seance ouvrir [n]"
+HELP_OPEN = ("ouvrir la séance de la rencontre n (par défaut, celle du jour ; sinon une séance "
+             "libre, titrée par le texte donné) : ordre du jour, météo, prise de notes")
+HELP_CLOSE = "clore la séance : fin de la prise de notes et bilan"
+METEO_PROMPT = ("☀️ **Météo du jour** : comment allez-vous, et comment va votre cité éducative ? "
+                "Répondez à ce message (ou dans son fil) en commençant par votre humeur, "
+                f"{capture.MOOD_CHOICES}, puis quelques mots. Ou bien : `{{prefix}}meteo 4 …`")
+
+
+def _prefix(ctx: Context) -> str:
+    return ctx.config.bot.command_prefix
+
+
+def _today(ctx: Context) -> date:
+    return ctx.now.astimezone(ctx.tz).date()
+
+
+def _open_seance(ctx: Context) -> Seance:
+    seance = capture.open_seance(ctx.session, ctx.room_id)
+    if seance is None:
+        raise UsageError("aucune séance n'est ouverte dans ce salon "
+                         f"(`{_prefix(ctx)}{USAGE_OPEN}`).")
+    return seance
+
+
+# --- opening and closing ---------------------------------------------------------------------
+
+@subcommand("seance", "ouvrir", aliases=("open",), usage=USAGE_OPEN, help=HELP_OPEN,
+            facilitator=True, group=FACILITATORS)
+def seance_ouvrir(ctx: Context, args: str) -> None:
+    _refuse_second(ctx)
+    number, title = split_number(args)
+    if number is not None:
+        rencontre = _rencontre(ctx, number)
+    else:
+        rencontre = seance_service.todays_rencontre(ctx.session, ctx.room_id, _today(ctx), ctx.tz,
+                                                    ctx.now)
+    seance = seance_service.open_new(ctx, rencontre, title)
+    ctx.reply(_opening(ctx, seance, rencontre))
+    ctx.send(METEO_PROMPT.format(prefix=_prefix(ctx)), tag=f"{capture.METEO_TAG}:{seance.id}")
+
+
+def _refuse_second(ctx: Context) -> None:
+    """One open séance per room: say which one is open."""
+    current = capture.open_seance(ctx.session, ctx.room_id)
+    if current is None:
+        return
+    since = current.opened_at.astimezone(ctx.tz)
+    raise UsageError(f"la séance n°{current.number} (« {md_line(current.title)} ») est déjà "
+                     f"ouverte depuis {format_hours_fr(since.time(), None)} le {since:%d/%m/%Y}. "
+                     f"Fermez-la d'abord avec `{_prefix(ctx)}seance clore`.")
+
+
+def _rencontre(ctx: Context, number: int) -> Rencontre:
+    try:
+        rencontre = by_number(ctx.session, ctx.room_id, number)
+    except RencontreError as error:
+        raise UsageError(error.message) from None
+    if rencontre.status == RencontreStatus.CANCELLED:
+        raise UsageError(f"la rencontre #{number} est annulée.")
+    return rencontre
+
+
+def _opening(ctx: Context, seance: Seance, rencontre: Rencontre | None) -> str:
+    agenda = [str(point) for point in rencontre.agenda] if rencontre else []
+    when = ""
+    if rencontre is not None:
+        day = seance_service.occurrence_of_day(ctx.session, rencontre, _today(ctx), ctx.tz)
+        when = format_when_fr(day or when_of(rencontre))
+    return render("seance_ouverture.md.j2", ctx.config.minutes.templates_dir, number=seance.number,
+                  title=seance.title, rencontre_number=rencontre.number if rencontre else None,
+                  when_text=when, agenda=agenda, marker=ctx.config.bot.off_record_marker,
+                  prefix=_prefix(ctx))
+
+
+@subcommand("seance", "clore", aliases=("close", "fermer"), usage="seance clore", help=HELP_CLOSE,
+            facilitator=True, group=FACILITATORS)
+def seance_clore(ctx: Context, args: str) -> None:
+    seance_service.close(ctx, _open_seance(ctx))
+
+
+@command("startmeeting", aliases=("#startmeeting",), usage="startmeeting [n]",
+         help="comme seance ouvrir (mot de MeetBot)", facilitator=True, group=FACILITATORS)
+def startmeeting(ctx: Context, args: str) -> None:
+    seance_ouvrir(ctx, args)
+
+
+@command("endmeeting", aliases=("#endmeeting",), usage="endmeeting",
+         help="comme seance clore (mot de MeetBot)", facilitator=True, group=FACILITATORS)
+def endmeeting(ctx: Context, args: str) -> None:
+    seance_clore(ctx, args)
+
+
+# --- agenda items -------------------------------------------------------------------------------
+
+@command("point", aliases=("topic", "#topic"), usage="point <titre>", facilitator=True,
+         group=FACILITATORS, help="le point de l'ordre du jour en cours (la discussion s'y range)")
+def point(ctx: Context, args: str) -> None:
+    seance = _open_seance(ctx)
+    if not args.strip():
+        raise UsageError(f"indiquez le titre du point, ou `{_prefix(ctx)}point suivant`.")
+    _start_topic(ctx, seance, args.strip())
+
+
+@subcommand("point", "suivant", aliases=("next",), usage="point suivant", facilitator=True,
+            help="passer au point suivant de l'ordre du jour de la rencontre")
+def point_suivant(ctx: Context, args: str) -> None:
+    seance = _open_seance(ctx)
+    _start_topic(ctx, seance, _next_agenda_point(ctx, seance))
+
+
+def _start_topic(ctx: Context, seance: Seance, title: str) -> None:
+    query = select(func.count()).select_from(Topic).where(Topic.seance_id == seance.id)
+    count = ctx.session.exec(query).one()
+    topic = Topic(seance_id=seance.id, position=count + 1, title=title, started_at=ctx.now)
+    ctx.session.add(topic)
+    ctx.session.flush()
+    seance.current_topic_id = topic.id
+    ctx.send(f"📌 **Point {topic.position}** : {md_line(title)}")
+    ctx.react(capture.ACK)
+
+
+def _next_agenda_point(ctx: Context, seance: Seance) -> str:
+    """The agenda entry after the current point (or the first one not yet taken)."""
+    rencontre = ctx.session.get(Rencontre, seance.rencontre_id) if seance.rencontre_id else None
+    agenda = [str(p).strip() for p in (rencontre.agenda if rencontre else []) if str(p).strip()]
+    prefix = _prefix(ctx)
+    if not agenda:
+        raise UsageError("cette séance n'a pas d'ordre du jour : donnez le titre, "
+                         f"`{prefix}point <titre>`.")
+    current = ctx.session.get(Topic, seance.current_topic_id) if seance.current_topic_id else None
+    if current is not None and current.title in agenda:
+        index = agenda.index(current.title) + 1
+    else:
+        taken = set(ctx.session.exec(select(Topic.title).where(Topic.seance_id == seance.id)))
+        index = next((i for i, p in enumerate(agenda) if p not in taken), len(agenda))
+    if index >= len(agenda):
+        raise UsageError("l'ordre du jour est terminé : pour un point de plus, "
+                         f"`{prefix}point <titre>`.")
+    return agenda[index]
+
+
+# --- attendance -----------------------------------------------------------------------------------
+
+@command("presence", usage=("presence @personne", "presence -@personne"), facilitator=True,
+         group=FACILITATORS,
+         help="corriger les présent·e·s de la séance "
+              "(avec -, retirer la personne ; plusieurs : virgules)")
+def presence(ctx: Context, args: str) -> None:
+    seance = capture.open_seance(ctx.session, ctx.room_id) or _latest(ctx)
+    changes = [_presence_change(ctx, entry) for entry in args.split(",") if entry.strip()]
+    if not changes:
+        raise UsageError("indiquez la personne : @Prénom Nom, ou -@Prénom Nom pour la retirer.")
+    lines = []
+    for user, present in changes:
+        capture.correct_presence(ctx.session, seance, user, present, ctx.now)
+        name = person_name(load_profile(ctx.session, user), ctx.room.display_name(user))
+        lines.append(f"{md_line(name)} : {'présent·e' if present else 'absent·e'}")
+    ctx.reply(f"Présences corrigées (séance n°{seance.number}) : " + " ; ".join(lines) + ".")
+
+
+def _latest(ctx: Context) -> Seance:
+    """Out of a séance, corrections go to the room's last one (before its minutes are out)."""
+    seance = capture.latest_seance(ctx.session, ctx.room_id)
+    if seance is None:
+        raise UsageError("il n'y a encore eu aucune séance dans ce salon.")
+    return seance
+
+
+def _presence_change(ctx: Context, entry: str) -> tuple[str, bool]:
+    entry = entry.strip()
+    absent = entry.startswith("-")
+    person = entry[1:].strip() if absent else entry
+    user = capture.find_person(ctx.room, person)
+    if user is None:
+        raise UsageError(f"je ne trouve pas « {md_line(person)} » parmi les membres du salon.")
+    return user, not absent
