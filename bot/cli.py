@@ -138,6 +138,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args.output))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot.export import ExportError, export_to_file
+
+    config = _load(args.config)
+    setup_logging(args.verbose, config_secrets(config))
+    try:
+        path = export_to_file(config, args.room, args.format, args.output,
+                              rencontre=args.rencontre, seance=args.seance)
+    except ExportError as error:
+        print(f"maillage: {error}", file=sys.stderr)
+        return 1
+    print(f"minutes written to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maillage", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -156,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", type=Path, default=None)
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=cmd_demo)
+    export = with_config("export", "write the minutes of a séance to a file, offline (from the database)")
+    export.description = ("Write the compte-rendu of one séance to FILE, from the database alone (the bot "
+                          "may be running). Offline, room aliases cannot be resolved: give the room id.")
+    export.add_argument("--room", required=True, metavar="ROOM_ID",
+                        help="the room id (!abc:server); aliases (#room:server) cannot be resolved offline")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rencontre", type=int, metavar="N", help="the séance of rencontre #N")
+    which.add_argument("--seance", type=int, metavar="N",
+                       help="séance n°N, the number of its compte rendu (also for séances without rencontre)")
+    export.add_argument("--format", choices=("md", "html", "docx"),
+                        help="default: from the output file's suffix, else md")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    export.set_defaults(func=cmd_export)
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply migrations")

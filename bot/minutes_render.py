@@ -275,6 +275,9 @@ def _docx_experiences(w: _DocxWriter, view: MinutesView) -> None:
             w.paragraph([experience.description])
         if experience.url:
             w.paragraph([f"Lien{NBSP}: ", (experience.url, experience.url)])
+        if experience.discussion:
+            w.paragraph([_Strong(LABEL_DISCUSSION)])
+            _docx_entries(w, experience.discussion)
 
 
 def _docx_exchanges(w: _DocxWriter, view: MinutesView) -> None:

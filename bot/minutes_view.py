@@ -88,6 +88,7 @@ class Experience:
     description: str = ""
     url: str = ""
     presenter: str = ""
+    discussion: tuple[Entry, ...] = ()  # the replies it received
 
 
 @dataclass(frozen=True)

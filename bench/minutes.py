@@ -1,0 +1,129 @@
+"""Time of the compte-rendu from the database: builder, then each format.
+
+Fills a real SQLite database (in a temporary folder, migrated like production)
+with séances of 200, 2 000 and 20 000 captured messages from 40 people with
+profiles: a météo each, local news, four agenda items with !info points and a
+discussion where one message in five replies to another, questions, actions and
+resources. Then, for each séance, prints how long `build_view` (database →
+view-model) takes, and each renderer separately. No assertions: figures to watch.
+
+    python bench/minutes.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import parse_config
+from bot.db import Database
+from bot.minutes import build_view
+from bot.minutes_render import render_docx, render_html, render_markdown
+from bot.models import Attendance, Item, ItemKind, Profile, Rencontre, Seance, SeanceStatus, Topic
+from bot.roomstate import RoomState
+from bot.templating import template_env
+from bot.text import markdown_to_html
+
+SIZES = (200, 2_000, 20_000)
+PEOPLE = 40
+ROOM = "!bench:localhost"
+START = datetime(2027, 6, 10, 12, 0, tzinfo=UTC)
+AGENDA = ("Tour d'écran des participant·e·s", "Présentation et partage d'expérience",
+          "Évaluation des cités éducatives", "Mise en perspective des prochaines séances")
+
+
+def user(n: int) -> str:
+    return f"@cpo{n % PEOPLE:02d}:localhost"
+
+
+def add_people(session) -> None:
+    for n in range(PEOPLE):
+        session.add(Profile(user_id=user(n), full_name=f"Mme Participante{n:02d} Prénom",
+                            fonction="Cheffe de projet cité éducative", structure=f"CE Ville {n % 12}",
+                            updated_at=START))
+
+
+def add_seance(session, number: int, messages: int) -> Seance:
+    rencontre = Rencontre(room_id=ROOM, number=number, uid=f"bench-{number}", title="Réseau régional des CPO",
+                          agenda=list(AGENDA), start_at=START, end_at=START + timedelta(hours=3),
+                          created_at=START, updated_at=START)
+    session.add(rencontre)
+    session.flush()
+    seance = Seance(room_id=ROOM, number=number, rencontre_id=rencontre.id, status=SeanceStatus.CLOSED,
+                    opened_by=user(0), opened_at=START, closed_at=START + timedelta(hours=3))
+    session.add(seance)
+    session.flush()
+    session.add_all(Attendance(seance_id=seance.id, user_id=user(n), first_seen_at=START)
+                    for n in range(PEOPLE))
+    topics = [Topic(seance_id=seance.id, position=i + 1, title=t, started_at=START) for i, t in enumerate(AGENDA)]
+    session.add_all(topics)
+    session.flush()
+    session.add_all(items(seance, [t.id for t in topics], messages))
+    return seance
+
+
+def item(seance: Seance, n: int, kind: str, topic: int | None, **fields) -> Item:
+    return Item(seance_id=seance.id, topic_id=topic, kind=kind, event_id=f"$b{seance.number}-{n}",
+                sender=user(n), created_at=START + timedelta(seconds=n), **fields)
+
+
+def items(seance: Seance, topics: list[int], messages: int) -> list[Item]:
+    """The séance's captured items: ``messages`` discussion messages among others."""
+    made = [item(seance, n, ItemKind.METEO, None, mood=1 + n % 5, text=f"Météo {n}") for n in range(PEOPLE)]
+    kinds = (ItemKind.ACTU_LOCALE, ItemKind.INFO, ItemKind.QUESTION, ItemKind.ACTION, ItemKind.RESSOURCE)
+    base = len(made)
+    for n in range(base, base + 40):
+        kind = kinds[n % len(kinds)]
+        made.append(item(seance, n, kind, topics[n % 4], text=f"Élément {n} : *important*",
+                         structure=f"CE Ville {n % 12}", url=f"https://exemple.fr/{n}",
+                         owner=user(n) if kind == ItemKind.ACTION else "", action_number=n))
+    base = len(made)
+    for n in range(base, base + messages):
+        parent = made[-1].event_id if n % 5 == 4 else None
+        made.append(item(seance, n, ItemKind.DISCUSSION, topics[(n - base) * 4 // messages],
+                         text=f"Message {n} : retour d'expérience, voir https://exemple.fr/r_{n} et les "
+                              "*outils* partagés.", parent_event_id=parent))
+    return made
+
+
+def timed(label: str, size: int, action: Callable[[], object]) -> object:
+    start = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - start
+    length = f"{len(result):,}" if isinstance(result, str | bytes) else ""
+    print(f"{size:>9,}  {label:<13} {seconds:>8.3f}  {length:>12}")
+    return result
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        config = parse_config({"matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:localhost",
+                                          "password": "bench-only"},
+                               "database": {"url": f"sqlite:///{folder}/bench.db"}}, env={})
+        database = Database(config.database.url)
+        database.upgrade()
+        with database.session() as session:
+            add_people(session)
+            seances = [add_seance(session, i + 1, size) for i, size in enumerate(SIZES)]
+        state = RoomState(ROOM, power_users={user(0): 100})
+        env = template_env()
+        print(f"{'messages':>9}  {'step':<13} {'seconds':>8}  {'size':>12}")
+        for seance, size in zip(seances, SIZES, strict=True):
+            with database.session() as session:
+                view = timed("build (DB)", size, lambda s=session, x=seance: build_view(
+                    s, x, config, state, START + timedelta(days=1), False))
+            markdown = timed("markdown", size, lambda v=view: render_markdown(v, env))
+            timed("html", size, lambda v=view: render_html(v, env))
+            timed("docx", size, lambda v=view: render_docx(v))
+            timed("room html", size, lambda m=markdown: markdown_to_html(m))
+        database.dispose()
+
+
+if __name__ == "__main__":
+    main()
