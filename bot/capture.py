@@ -45,7 +45,7 @@ from bot.models import (
     SeanceStatus,
 )
 from bot.people import load_profile
-from bot.roomstate import RoomState
+from bot.roomstate import RoomState, is_facilitator
 from bot.text import md_line, normalize, safe_url
 
 ACK = "✅"
@@ -256,6 +256,18 @@ def split_owner(room: RoomState, text: str) -> tuple[str, str]:
                        "identifiant (@nom:serveur).")
 
 
+def pill_owner(room: RoomState, text: str, mentions: tuple[str, ...]) -> tuple[str, str]:
+    """Element's pills put only the display name in the plain body and the user in
+    ``m.mentions``: one mentioned member whose name is in the text is the owner."""
+    others = [u for u in mentions if u in room.joined]
+    if len(others) != 1:
+        return "", text
+    found = re.search(re.escape(room.display_name(others[0])), text, re.IGNORECASE)
+    if found is None:
+        return "", text
+    return others[0], _squeeze(text[:found.start()] + text[found.end():])
+
+
 def _squeeze(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
@@ -279,8 +291,11 @@ def split_due(text: str, tz: ZoneInfo, now: datetime) -> tuple[str, date | None]
     return text[:last.start()].rstrip(" ,;:-—"), due
 
 
-def parse_action(room: RoomState, args: str, tz: ZoneInfo, now: datetime) -> Capture:
+def parse_action(room: RoomState, args: str, tz: ZoneInfo, now: datetime,
+                 mentions: tuple[str, ...] = ()) -> Capture:
     owner, text = split_owner(room, args)
+    if not owner:
+        owner, text = pill_owner(room, text, mentions)
     text, due = split_due(text, tz, now)
     if not text.strip():
         raise CaptureError("le texte de l'action est vide.")
@@ -607,10 +622,7 @@ def attendance(session: Session, seance: Seance, config: Config | None = None,
 
 def _facilitator(user_id: str, seance: Seance, config: Config | None,
                  room_state: RoomState | None) -> bool:
-    if user_id == seance.opened_by or (config and user_id in config.bot.facilitators):
-        return True
-    return bool(config and room_state and
-                room_state.power_level(user_id) >= config.bot.facilitator_power_level)
+    return user_id == seance.opened_by or bool(config and is_facilitator(config.bot, room_state, user_id))
 
 
 def _excused(session: Session, seance: Seance, present: set[str]) -> list[str]:

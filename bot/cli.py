@@ -43,7 +43,7 @@ def setup_logging(verbose: bool, secrets: list[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("nio", "aiohttp.access", "alembic"):
+    for noisy in ("nio", "aiohttp.access", "alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

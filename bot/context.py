@@ -53,6 +53,7 @@ class Context:
     bot_user_id: str = ""
     is_facilitator: bool = False
     room_timezone: str | None = None
+    mentions: tuple[str, ...] = ()   # users mentioned by pills in the command's message
     outgoing: list[Outgoing] = field(default_factory=list)
 
     @property

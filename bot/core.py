@@ -23,7 +23,7 @@ from bot.context import Context, Outgoing
 from bot.db import Database
 from bot.events import Edit, Message, Reaction, Record, Redaction
 from bot.models import Outbox, ProcessedEvent, Room, utcnow
-from bot.roomstate import RoomState
+from bot.roomstate import RoomState, is_facilitator
 from commands.registry import (
     PERMISSION_REPLY,
     REGISTRY,
@@ -75,9 +75,7 @@ class Core:
         self.clock = clock
 
     def is_facilitator(self, room: RoomState, user_id: str) -> bool:
-        if user_id in self.config.bot.facilitators:
-            return True
-        return room.power_level(user_id) >= self.config.bot.facilitator_power_level
+        return is_facilitator(self.config.bot, room, user_id)
 
     def already_processed(self, event_id: str) -> bool:
         with self.db.session() as session:
@@ -90,11 +88,25 @@ class Core:
         if record.sender == self.bot_user_id:
             return self._finish(record, room, lambda ctx: None)
         if not isinstance(record, Message):
-            return self._finish(record, room, lambda ctx: REGISTRY.notify(LISTENER_KIND[type(record)], ctx, record))
+            return self._run_listeners(LISTENER_KIND[type(record)], record, room)
         invocation = parse_invocation(record.body, self.config.bot.command_prefix)
         if invocation is None:
-            return self._finish(record, room, lambda ctx: REGISTRY.notify("message", ctx, record))
+            return self._run_listeners("message", record, room)
         return self._run_command(record, room, invocation)
+
+    def _run_listeners(self, kind: str, record: Record, room: RoomState) -> int:
+        """Listeners of a non-command event. A listener's own bad-input answer is kept
+        (rolled back, then replied); a crash is logged and the event marked processed,
+        so one poisonous event cannot stop the sync loop on every restart."""
+        prefix = self.config.bot.command_prefix
+        try:
+            return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record))
+        except UsageError as error:
+            return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
+        except Exception:
+            log.exception("%s listener failed in %s (event %s): event skipped",
+                          kind, record.room_id, record.event_id)
+            return self._finish(record, room, lambda ctx: None)
 
     def _run_command(self, message: Message, room: RoomState, invocation) -> int:
         def run(ctx: Context) -> None:
@@ -122,6 +134,7 @@ class Core:
             if session.get(ProcessedEvent, record.event_id) is not None:
                 return 0
             ctx = self.context(session, room, record.sender, record.event_id, now)
+            ctx.mentions = getattr(record, "mentions", ())
             action(ctx)
             session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
             return store_outgoing(session, ctx.outgoing, record.event_id, now)

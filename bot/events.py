@@ -25,6 +25,7 @@ class Message:
     msgtype: str = "m.text"
     reply_to: str | None = None
     thread_root: str | None = None
+    mentions: tuple[str, ...] = ()   # m.mentions.user_ids: pills carry only a name in `body`
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ def message_text(content: dict[str, Any], is_reply: bool) -> str:
     return body.strip()
 
 
+def _mentions(content: dict[str, Any]) -> tuple[str, ...]:
+    mentions = content.get("m.mentions")
+    users = mentions.get("user_ids") if isinstance(mentions, dict) else None
+    return tuple(u for u in users if isinstance(u, str)) if isinstance(users, list) else ()
+
+
 def _relation(content: dict[str, Any]) -> dict[str, Any]:
     relation = content.get("m.relates_to")
     return relation if isinstance(relation, dict) else {}
@@ -108,7 +115,7 @@ def _parse_message(source: dict[str, Any], room_id: str) -> Message | Edit | Non
     if thread_root and relation.get("is_falling_back"):
         reply_to = None
     return Message(body=message_text(content, bool(reply_to)), msgtype=content["msgtype"],
-                   reply_to=reply_to, thread_root=thread_root, **base)
+                   reply_to=reply_to, thread_root=thread_root, mentions=_mentions(content), **base)
 
 
 def _parse_reaction(source: dict[str, Any], room_id: str) -> Reaction | None:

@@ -9,7 +9,10 @@ do not appear in ``users`` (MSC4289, spec v1.16 "Room version 12").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
 
 INFINITE_POWER = float("inf")
 FIRST_VERSION_WITH_PRIVILEGED_CREATORS = 12
@@ -86,3 +89,11 @@ def _as_int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def is_facilitator(bot: BotConfig, room: RoomState | None, user_id: str) -> bool:
+    """DESIGN §2: power level ≥ ``bot.facilitator_power_level`` in the room (v12
+    creators: infinite), or listed in ``bot.facilitators``. The one place for the rule."""
+    if user_id in bot.facilitators:
+        return True
+    return room is not None and room.power_level(user_id) >= bot.facilitator_power_level

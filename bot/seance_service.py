@@ -26,7 +26,7 @@ from bot.models import Rencontre, RencontreStatus, Seance, SeanceStatus
 from bot.people import load_profile, person_name
 from bot.rencontres import cancelled_starts, ends_at, recurrence_of, when_of
 from bot.services import ServiceHost, service
-from bot.signals import Signal
+from bot.signals import seance_closed
 from bot.templating import render
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ AUTOCLOSE_JOB = "autoclose"
 
 # send(ctx, seance): a séance was just closed (by hand or by itself), in the same
 # transaction; the minutes module may post its draft from there.
-seance_closed = Signal("seance_closed")
 
 
 # --- opening ------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ class Signal:
 # "created" | "modified" | "cancelled" | "occurrence_cancelled" (kwargs: occurrence_start=datetime)
 rencontre_changed = Signal("rencontre_changed")
 
+# send(ctx, seance: Seance) after a séance was closed, by command or automatically.
+seance_closed = Signal("seance_closed")
+
 # send(session, tag_value: str, event_id: str): an outbox row tagged "<prefix>:<value>" was sent.
 # Receivers are looked up by prefix in ``sent_hooks``.
 sent_hooks: dict[str, Callable[..., None]] = {}

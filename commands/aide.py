@@ -15,29 +15,35 @@ class HelpLine:
     usage: str
     help: str
     facilitator: bool
+    group: str
+    aliases: str = ""
+
+
+def _words(words: tuple[str, ...], prefix: str) -> str:
+    return ", ".join(word if word.startswith("#") else prefix + word for word in words)
 
 
 def _lines(cmd: Command, prefix: str) -> list[HelpLine]:
     lines = []
     if cmd.handler is not None:
         usages = (cmd.usage,) if isinstance(cmd.usage, str) else cmd.usage
-        lines += [HelpLine(prefix + usage, cmd.help, cmd.facilitator_only) for usage in usages]
-    lines += [HelpLine(prefix + s.usage, s.help, s.facilitator_only) for s in cmd.sub_order]
+        lines += [HelpLine(prefix + usage, cmd.help, cmd.facilitator_only, cmd.group) for usage in usages]
+    lines += [HelpLine(prefix + s.usage, s.help, s.facilitator_only, s.group, _words(s.shortcuts, prefix))
+              for s in cmd.sub_order]
     return lines
 
 
 def _groups(prefix: str) -> list[dict]:
-    groups = []
-    for title in GROUP_ORDER:
-        lines = [line for cmd in REGISTRY.commands if cmd.group == title for line in _lines(cmd, prefix)]
-        if lines:
-            groups.append({"title": title, "lines": lines})
-    return groups
+    """Every help line under its own group: a facilitator subcommand of an everyday
+    command (``!rencontre planifier``) is listed with the facilitators' commands."""
+    lines = [line for cmd in REGISTRY.commands if not cmd.hidden for line in _lines(cmd, prefix)]
+    groups = [{"title": title, "lines": [line for line in lines if line.group == title]}
+              for title in GROUP_ORDER]
+    return [group for group in groups if group["lines"]]
 
 
 def _one(cmd: Command, prefix: str) -> dict:
-    aliases = ", ".join(prefix + a if not a.startswith("#") else a for a in cmd.aliases)
-    return {"title": prefix + cmd.name, "aliases": aliases, "lines": _lines(cmd, prefix)}
+    return {"title": prefix + cmd.name, "aliases": _words(cmd.aliases, prefix), "lines": _lines(cmd, prefix)}
 
 
 @command("aide", aliases=("help",), usage="aide [commande]",
@@ -50,6 +56,8 @@ def aide(ctx: Context, args: str) -> None:
         return
     word = args.split()[0].removeprefix(prefix)
     found = REGISTRY.find(word) or REGISTRY.find("#" + word.lstrip("#"))
+    if found is not None and found.hidden:  # a shortcut: show the command it belongs to
+        found = next(c for c in REGISTRY.commands if any(found.name in s.shortcuts for s in c.sub_order))
     if found is None:
         raise UsageError(f"je ne connais pas la commande « {md_line(word)} ».")
     ctx.reply(render("aide.md.j2", templates_dir, command=_one(found, prefix), groups=[], prefix=prefix))

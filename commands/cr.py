@@ -28,7 +28,7 @@ from bot.minutes import (
 from bot.minutes_render import HEADINGS, render_markdown
 from bot.minutes_view import Entry, MinutesView
 from bot.models import CalendarFeed, Publication, Seance, SeanceStatus
-from bot.seance_service import seance_closed
+from bot.signals import seance_closed
 from bot.text import md_line, md_link
 from commands.registry import FACILITATORS, UsageError, command, subcommand
 

@@ -159,7 +159,7 @@ def ressource(ctx: Context, args: str) -> None:
          help="une action à suivre, avec sa ou son responsable et son échéance")
 def action(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now))
+    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now, ctx.mentions))
 
 
 @subcommand("action", "fait", aliases=("faite", "done"), usage="action fait <numéro>",

@@ -47,6 +47,8 @@ class Subcommand:
     help: str
     handler: Handler
     facilitator_only: bool
+    group: str = EVERYONE
+    shortcuts: tuple[str, ...] = ()   # top-level words for it, e.g. !startmeeting
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Command:
     group: str
     subcommands: dict[str, Subcommand] = field(default_factory=dict)
     sub_order: list[Subcommand] = field(default_factory=list)
+    hidden: bool = False   # a shortcut to a subcommand: listed on the subcommand's help line
 
 
 LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction")
@@ -118,15 +121,22 @@ class Registry:
 
     def subcommand(self, parent: str, name: str, *, usage: str, help: str,
                    aliases: tuple[str, ...] = (), facilitator: bool = False,
-                   group: str = EVERYONE) -> Callable[[Handler], Handler]:
-        """Decorator declaring ``!parent name …`` with its own usage and permission."""
+                   group: str | None = None, shortcuts: tuple[str, ...] = ()
+                   ) -> Callable[[Handler], Handler]:
+        """Decorator declaring ``!parent name …`` with its own usage and permission;
+        ``shortcuts`` are top-level words running it directly (MeetBot's ``!startmeeting``)."""
 
         def register(handler: Handler) -> Handler:
-            command = self.find(parent) or self.add(Command(parent, (), "", "", None, False, group))
-            sub = Subcommand(name, aliases, usage, help, handler, facilitator)
+            command = self.find(parent) or self.add(
+                Command(parent, (), "", "", None, False, group or EVERYONE))
+            # Help lists a line with its audience: facilitators', else the parent's.
+            line_group = group or (FACILITATORS if facilitator else command.group)
+            sub = Subcommand(name, aliases, usage, help, handler, facilitator, line_group, shortcuts)
             for word in (name, *aliases):
                 command.subcommands[normalize(word)] = sub
             command.sub_order.append(sub)
+            for word in shortcuts:
+                self.add(Command(word, (), usage, help, handler, facilitator, group, hidden=True))
             return handler
 
         return register

@@ -48,6 +48,7 @@ def _open_seance(ctx: Context) -> Seance:
 # --- opening and closing ---------------------------------------------------------------------
 
 @subcommand("seance", "ouvrir", aliases=("open",), usage=USAGE_OPEN, help=HELP_OPEN,
+            shortcuts=("startmeeting", "#startmeeting"),
             facilitator=True, group=FACILITATORS)
 def seance_ouvrir(ctx: Context, args: str) -> None:
     _refuse_second(ctx)
@@ -96,21 +97,10 @@ def _opening(ctx: Context, seance: Seance, rencontre: Rencontre | None) -> str:
 
 
 @subcommand("seance", "clore", aliases=("close", "fermer"), usage="seance clore", help=HELP_CLOSE,
+            shortcuts=("endmeeting", "#endmeeting"),
             facilitator=True, group=FACILITATORS)
 def seance_clore(ctx: Context, args: str) -> None:
     seance_service.close(ctx, _open_seance(ctx))
-
-
-@command("startmeeting", aliases=("#startmeeting",), usage="startmeeting [n]",
-         help="comme seance ouvrir (mot de MeetBot)", facilitator=True, group=FACILITATORS)
-def startmeeting(ctx: Context, args: str) -> None:
-    seance_ouvrir(ctx, args)
-
-
-@command("endmeeting", aliases=("#endmeeting",), usage="endmeeting",
-         help="comme seance clore (mot de MeetBot)", facilitator=True, group=FACILITATORS)
-def endmeeting(ctx: Context, args: str) -> None:
-    seance_clore(ctx, args)
 
 
 # --- agenda items -------------------------------------------------------------------------------

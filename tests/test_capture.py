@@ -5,11 +5,12 @@ météo synthesis. Events go through ``Core.handle`` as plain records, as in pro
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
 
-from bot import outbox
+from bot import capture, outbox
 from bot.capture import MeteoSummary, attendance, meteo_summary, parse_mood, trend
 from bot.core import Core
 from bot.events import Edit, Message, Redaction, parse_event
@@ -438,3 +439,19 @@ def test_trend(mean, previous, expected):
     ("⛈ orage", (1, "orage")), ("45 ans", None), ("4.5", None), ("0 rien", None), ("bien", None), ("", None)])
 def test_parse_mood(text, expected):
     assert parse_mood(text) == expected
+
+
+def test_action_owner_from_an_element_pill(room):
+    """Element sends a pill as the plain display name plus m.mentions.user_ids."""
+    source = {"type": "m.room.message", "event_id": "$p", "sender": "@maita:localhost",
+              "origin_server_ts": 0,
+              "content": {"msgtype": "m.text", "body": "!action Anabela De Castro envoie la plaquette",
+                          "m.mentions": {"user_ids": ["@anabela:localhost"]}}}
+    message = parse_event(source, "!salon:localhost")
+    assert message.mentions == ("@anabela:localhost",)
+    parsed = capture.parse_action(room, "Anabela De Castro envoie la plaquette", ZoneInfo("Europe/Paris"),
+                                  NOW, message.mentions)
+    assert (parsed.owner, parsed.text) == ("@anabela:localhost", "envoie la plaquette")
+    unmentioned = capture.parse_action(room, "Anabela De Castro envoie la plaquette",
+                                       ZoneInfo("Europe/Paris"), NOW)
+    assert unmentioned.owner == ""

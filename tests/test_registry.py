@@ -90,3 +90,23 @@ def test_facilitator_rights(config, room):
     assert core.is_facilitator(room, MEMBER)          # v12 creator: infinite power
     room.room_version = "11"
     assert not core.is_facilitator(room, MEMBER)      # v11: creators have no special power
+
+
+def test_a_crashing_listener_skips_its_event_without_stopping_the_bot(config, db, room, caplog):
+    from bot.models import ProcessedEvent
+
+    def boom(ctx, record):
+        ctx.session.add(Profile(user_id="@ghost:localhost", updated_at=NOW))
+        raise RuntimeError("bug")
+
+    REGISTRY.listeners["message"].insert(0, boom)
+    try:
+        core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+        assert handle(core, room, "un message", "$poison") == 0
+        assert "event skipped" in caplog.text
+    finally:
+        REGISTRY.listeners["message"].remove(boom)
+    assert handle(core, room, "!aide", "$next") == 1
+    with db.session() as session:
+        assert session.get(ProcessedEvent, "$poison") is not None   # not replayed forever
+        assert session.get(Profile, "@ghost:localhost") is None      # its changes rolled back

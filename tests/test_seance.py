@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot import seance_service
+from bot import seance_service, signals
 from bot.capture import attendance
 from bot.core import Core
 from bot.events import Message
@@ -192,7 +192,7 @@ def test_presence_after_closing_corrects_the_last_seance(make_ctx, db):
 
 def test_closing_stops_capture_and_posts_a_summary(make_ctx, db):
     closed = []
-    seance_service.seance_closed.connect(listener := lambda ctx, seance: closed.append(seance.number))
+    signals.seance_closed.connect(listener := lambda ctx, seance: closed.append(seance.number))
     try:
         open_seance(make_ctx)
         run(make_ctx, "!meteo 4 bien")
@@ -200,7 +200,7 @@ def test_closing_stops_capture_and_posts_a_summary(make_ctx, db):
         run(make_ctx, "!action deux")
         ctx = run(make_ctx, "#endmeeting", sender=FACILITATOR)
     finally:
-        seance_service.seance_closed.receivers.remove(listener)
+        signals.seance_closed.receivers.remove(listener)
     [seance] = seances(db)
     assert (seance.status, seance.closed_at) == (SeanceStatus.CLOSED, NOW)
     summary = ctx.replies[0]
