@@ -45,7 +45,10 @@ PEOPLE = (
     Person("nicolas", "Nicolas Labre", "M. Labre Nicolas", "Responsable de service, chef de projet ; CE Arras"),
     Person("sophie", "Sophie Jehl", "Mme Jehl Sophie",
            "Cheffe de projet opérationnel ; CE Hautmont, Louvroil, Neuf-Mesnil"),
+    Person("guillaume", "Guillaume Chapron", "M. Chapron Guillaume",
+           "Chef de projet cité éducative ; CE Douai"),
 )
+NEXT_MEETING_WEEKDAY = 3  # the network meets on Thursdays
 
 
 def _slot(now: datetime, start_in: timedelta, hours: int) -> str:
@@ -69,7 +72,8 @@ def planning_message(now: datetime) -> str:
 
 
 def next_meeting_message(now: datetime) -> str:
-    day = (now + timedelta(days=35)).astimezone(TZ)
+    day = (now + timedelta(days=28)).astimezone(TZ)
+    day += timedelta(days=(NEXT_MEETING_WEEKDAY - day.weekday()) % 7)
     return "\n".join([
         f"!rencontre planifier {day:%Y-%m-%d} 14:00-17:00",
         "titre: Réseau régional des CPO — politiques éducatives locales",
@@ -120,8 +124,8 @@ class Demo:
         await self.profiles()
         await self.schedule(now)
         await self.seance()
-        await self.publish()
         await self.command("quentin", "!agenda")
+        await self.publish()
         await self.save(await self.feed_lookup())
 
     async def profiles(self) -> None:
@@ -135,7 +139,8 @@ class Demo:
         await self.command("anabela", "!inscription 1")
         await self.command("quentin", "!inscription 1")
         await self.command("nicolas", "!rsvp 1")
-        await self.command("sophie", "!excuse 1 en congés")
+        await self.command("sophie", "!inscription 1")
+        await self.command("guillaume", "!excuse 1 en congés")
         await self.command("quentin", "!abonner")
 
     async def seance(self) -> None:
@@ -231,6 +236,7 @@ def demo_config(base_url: str, workdir: Path, http_port: int):
                    "password": "demo-bot-password", "store_path": str(workdir / "store"),
                    "sync_timeout_ms": 2000},
         "bot": {"allowed_inviters": ["@maita:localhost"]},
+        "reminders": {"offsets": ["1d", "1h"]},
         "database": {"url": f"sqlite:///{workdir / 'maillage.db'}"},
         "http": {"host": "127.0.0.1", "port": http_port, "public_url": f"http://127.0.0.1:{http_port}"},
     }
