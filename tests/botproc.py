@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.devclient import MatrixUser, notices_from, replies_to
 from bot.devserver import free_port
 
 BOT_LOCALPART = "maillage"
@@ -81,3 +82,43 @@ class BotProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not in bot log:\n{self.log()[-3000:]}")
             time.sleep(0.2)
+
+
+BOT = f"@{BOT_LOCALPART}:localhost"
+
+
+async def ensure_bot_account(synapse, localpart: str = BOT_LOCALPART) -> str:
+    """Register the bot's account once per Synapse (tests of a session share it)."""
+    try:
+        return await synapse.register_user(localpart, BOT_PASSWORD, displayname="Maillage")
+    except RuntimeError as error:
+        if "M_USER_IN_USE" not in str(error):
+            raise
+        return f"@{localpart}:{synapse.server_name}"
+
+
+async def ask(user: MatrixUser, room: str, text: str, bot_id: str = BOT) -> str:
+    """Send a command and return the bot's single reply to it."""
+    event_id = await user.say(room, text)
+    replies = await user.wait_for(room, lambda ev: replies_to(ev, bot_id, event_id),
+                                  what=f"reply to {text.splitlines()[0]!r}")
+    assert len(replies) == 1
+    return replies[0]["content"]["body"]
+
+
+async def start_world(synapse, directory: Path, facilitator: tuple[str, str],
+                      members: list[tuple[str, str]], *, extra: str = "",
+                      ready_log: str = "logged in as"):
+    """The usual e2e set-up: the bot running, a facilitator's new v11 room with the bot
+    and the members joined, the bot's welcome received. Returns (bot, room, users)."""
+    await ensure_bot_account(synapse)
+    lead = await MatrixUser.create(synapse, *facilitator)
+    others = [await MatrixUser.create(synapse, *member) for member in members]
+    bot = BotProcess(write_config(directory, synapse.base_url, extra=extra))
+    bot.start()
+    bot.wait_log(ready_log)
+    room = await lead.create_room(version="11", invite=[BOT] + [u.user_id for u in others])
+    for user in others:
+        await user.join(room)
+    await lead.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome notice")
+    return bot, room, [lead, *others]

@@ -11,7 +11,6 @@ the feed. Every file is read by ical.js and vobject.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 from datetime import UTC, datetime, timedelta
 
@@ -21,13 +20,12 @@ from aiosmtpd.controller import Controller
 from multidict import CIMultiDict
 
 from bot.devserver import free_port
-from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, write_config
+from tests.botproc import BOT, ask, start_world
 from tests.icalcheck import check_rules, parse_both
-from tests.matrix_user import MatrixUser, download_media, notices_from, replies_to
+from tests.matrix_user import MatrixUser, download_media
 from tests.test_mailer import Collect
 
 pytestmark = pytest.mark.e2e
-BOT = f"@{BOT_LOCALPART}:localhost"
 SENDER = "maillage@reseau-cpo.test"
 ADDRESS = "anabela.decastro@ville-beauvais.fr"
 
@@ -51,31 +49,17 @@ from = "Maillage <{SENDER}>"
 async def world(synapse, tmp_path, request):
     """Bot with [http] and [email]; an SMTP server; facilitator maita and member anabela."""
     suffix = request.node.name.replace("_", "")[-10:].lower()
-    with contextlib.suppress(RuntimeError):  # the bot account is shared by the session's tests
-        await synapse.register_user(BOT_LOCALPART, BOT_PASSWORD, displayname="Maillage")
     smtp = Controller(Collect(), hostname="127.0.0.1", port=free_port())
     smtp.start()
     http_port = free_port()
-    maita = await MatrixUser.create(synapse, f"maita-c{suffix}", "Maïta Giraldi")
-    anabela = await MatrixUser.create(synapse, f"anabela-c{suffix}", "Anabela De Castro")
-    bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url,
-                                  extra=calendar_config(http_port, smtp.port)))
-    bot.start()
-    bot.wait_log("HTTP server on 127.0.0.1")
-    room = await maita.create_room(version="11", invite=[BOT, anabela.user_id])
-    await anabela.join(room)
-    await maita.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome notice")
+    bot, room, (maita, anabela) = await start_world(
+        synapse, tmp_path / "bot", (f"maita-c{suffix}", "Maïta Giraldi"),
+        [(f"anabela-c{suffix}", "Anabela De Castro")],
+        extra=calendar_config(http_port, smtp.port), ready_log="HTTP server on 127.0.0.1")
     yield bot, room, maita, anabela, smtp.handler, f"http://127.0.0.1:{http_port}"
     if bot.alive():
         bot.stop()
     smtp.stop()
-
-
-async def ask(user: MatrixUser, room: str, text: str) -> str:
-    event_id = await user.say(room, text)
-    replies = await user.wait_for(room, lambda ev: replies_to(ev, BOT, event_id), what=f"reply to {text!r}")
-    assert len(replies) == 1
-    return replies[0]["content"]["body"]
 
 
 def ics_files(events: list[dict]) -> list[dict]:

@@ -14,30 +14,19 @@ import sys
 
 import pytest
 
-from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, write_config
+from tests.botproc import BOT, BOT_PASSWORD, BotProcess, ask, ensure_bot_account, start_world, write_config
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 
 pytestmark = pytest.mark.e2e
-BOT = f"@{BOT_LOCALPART}:localhost"
 
 
 @pytest.fixture
 async def world(synapse, tmp_path, request):
-    """A fresh bot account + process and a facilitator ``maita`` in a new room with the bot."""
+    """A fresh bot process and a facilitator ``maita`` with ``anabela`` in a new room."""
     suffix = request.node.name.replace("[", "_").replace("]", "")[-20:].lower()
-    localpart = f"{BOT_LOCALPART}"
-    try:
-        await synapse.register_user(localpart, BOT_PASSWORD, displayname="Maillage")
-    except Exception:
-        pass  # the bot account is shared by the session's tests
-    maita = await MatrixUser.create(synapse, f"maita{suffix}", "Maïta Giraldi")
-    anabela = await MatrixUser.create(synapse, f"anabela{suffix}", "Anabela De Castro")
-    bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url))
-    bot.start()
-    bot.wait_log("logged in as")
-    room = await maita.create_room(version="11", invite=[BOT, anabela.user_id])
-    await anabela.join(room)
-    await maita.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome notice")
+    bot, room, (maita, anabela) = await start_world(
+        synapse, tmp_path / "bot", (f"maita{suffix}", "Maïta Giraldi"),
+        [(f"anabela{suffix}", "Anabela De Castro")])
     yield bot, room, maita, anabela
     if bot.alive():
         bot.stop()
@@ -45,14 +34,6 @@ async def world(synapse, tmp_path, request):
 
 def body_of(event: dict) -> str:
     return event["content"]["body"]
-
-
-async def ask(user: MatrixUser, room: str, text: str) -> str:
-    """Send a command and return the bot's single reply to it."""
-    event_id = await user.say(room, text)
-    replies = await user.wait_for(room, lambda ev: replies_to(ev, BOT, event_id), what=f"reply to {text}")
-    assert len(replies) == 1
-    return body_of(replies[0])
 
 
 async def test_invite_join_help_profile_unknown(world):
@@ -155,7 +136,7 @@ async def test_kill_9_mid_burst_loses_and_repeats_nothing(world):
 
 async def test_limited_sync_is_back_filled(synapse, tmp_path):
     """Downtime longer than the sync timeline: the gap is fetched, nothing is skipped."""
-    await _ensure_bot_account(synapse)
+    await ensure_bot_account(synapse)
     maita = await MatrixUser.create(synapse, "maita-gap", "Maïta")
     bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url, timeline_limit=3))
     bot.start()
@@ -174,13 +155,6 @@ async def test_limited_sync_is_back_filled(synapse, tmp_path):
         bot.stop()
 
 
-async def _ensure_bot_account(synapse) -> None:
-    try:
-        await synapse.register_user(BOT_LOCALPART, BOT_PASSWORD, displayname="Maillage")
-    except Exception:
-        pass
-
-
 @pytest.mark.parametrize("version", ["11", "12"])
 async def test_room_creator_is_facilitator(world, synapse, version):
     bot, _room, maita, anabela = world
@@ -197,7 +171,7 @@ async def test_room_creator_is_facilitator(world, synapse, version):
 def test_check_command(synapse, tmp_path):
     import asyncio
 
-    asyncio.run(_ensure_bot_account(synapse))
+    asyncio.run(ensure_bot_account(synapse))
     config = write_config(tmp_path / "ok", synapse.base_url)
     ok = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(config)],
                         capture_output=True, text=True, timeout=60)

@@ -10,31 +10,21 @@ member is refused; a correction after publishing gives version 2.
 
 from __future__ import annotations
 
-import contextlib
 import io
 
 import docx
 import pytest
 
-from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, write_config
+from tests.botproc import BOT, ask, start_world
 from tests.matrix_user import MatrixUser, download_media, notices_from, replies_to
 
 pytestmark = pytest.mark.e2e
-BOT = f"@{BOT_LOCALPART}:localhost"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 NBSP = "\u00a0"
 
 
 def body_of(event: dict) -> str:
     return event["content"]["body"]
-
-
-async def ask(user: MatrixUser, room: str, text: str) -> str:
-    """Send a command and return the bot's single reply to it."""
-    event_id = await user.say(room, text)
-    replies = await user.wait_for(room, lambda ev: replies_to(ev, BOT, event_id), what=f"reply to {text!r}")
-    assert len(replies) == 1
-    return body_of(replies[0])
 
 
 async def acknowledged(user: MatrixUser, room: str, event_id: str) -> None:
@@ -91,18 +81,9 @@ async def downloads(user: MatrixUser, files: list[dict]) -> dict[str, bytes]:
 async def world(synapse, tmp_path, request):
     """The bot and, in a new room, facilitator maita with members anabela and quentin."""
     suffix = request.node.name.replace("_", "")[-10:].lower()
-    with contextlib.suppress(RuntimeError):  # M_USER_IN_USE: the session's tests share the bot account
-        await synapse.register_user(BOT_LOCALPART, BOT_PASSWORD, displayname="Maillage")
-    maita = await MatrixUser.create(synapse, f"maita-cr{suffix}", "Maïta Giraldi")
-    anabela = await MatrixUser.create(synapse, f"anabela-cr{suffix}", "Anabela De Castro")
-    quentin = await MatrixUser.create(synapse, f"quentin-cr{suffix}", "Quentin Poilvé")
-    bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url))
-    bot.start()
-    bot.wait_log("logged in as")
-    room = await maita.create_room(version="11", invite=[BOT, anabela.user_id, quentin.user_id])
-    await anabela.join(room)
-    await quentin.join(room)
-    await maita.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome notice")
+    bot, room, (maita, anabela, quentin) = await start_world(
+        synapse, tmp_path / "bot", (f"maita-cr{suffix}", "Maïta Giraldi"),
+        [(f"anabela-cr{suffix}", "Anabela De Castro"), (f"quentin-cr{suffix}", "Quentin Poilvé")])
     yield bot, room, maita, anabela, quentin
     if bot.alive():
         bot.stop()

@@ -19,11 +19,10 @@ from sqlmodel import col, select
 from bot.capture import attendance
 from bot.db import Database
 from bot.models import Item, ItemEdit, ItemKind, Seance, SeanceStatus, Topic
-from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, write_config
-from tests.matrix_user import MatrixUser, notices_from, replies_to
+from tests.botproc import BOT, ask, start_world
+from tests.matrix_user import MatrixUser, notices_from
 
 pytestmark = pytest.mark.e2e
-BOT = f"@{BOT_LOCALPART}:localhost"
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -42,29 +41,11 @@ async def acked(user: MatrixUser, room: str, text: str, **relation) -> str:
     return event_id
 
 
-async def answered(user: MatrixUser, room: str, text: str) -> str:
-    event_id = await user.say(room, text)
-    [reply] = await user.wait_for(room, lambda ev: replies_to(ev, BOT, event_id), what=f"reply to {text!r}")
-    return reply["content"]["body"]
-
-
 @pytest.fixture
 async def people(synapse, tmp_path):
-    try:
-        await synapse.register_user(BOT_LOCALPART, BOT_PASSWORD, displayname="Maillage")
-    except RuntimeError as error:   # the bot account is shared by the session's tests
-        if "M_USER_IN_USE" not in str(error):
-            raise
-    maita = await MatrixUser.create(synapse, "maita-seance", "Maïta Giraldi")
-    anabela = await MatrixUser.create(synapse, "anabela-seance", "Anabela De Castro")
-    quentin = await MatrixUser.create(synapse, "quentin-seance", "Quentin Poilvé")
-    bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url))
-    bot.start()
-    bot.wait_log("logged in as")
-    room = await maita.create_room(version="11", invite=[BOT, anabela.user_id, quentin.user_id])
-    await anabela.join(room)
-    await quentin.join(room)
-    await maita.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome notice")
+    bot, room, (maita, anabela, quentin) = await start_world(
+        synapse, tmp_path / "bot", ("maita-seance", "Maïta Giraldi"),
+        [("anabela-seance", "Anabela De Castro"), ("quentin-seance", "Quentin Poilvé")])
     yield bot, room, maita, anabela, quentin
     if bot.alive():
         bot.stop()
@@ -75,9 +56,9 @@ async def test_a_whole_seance_is_captured_as_a_reader_would_keep_it(people, tmp_
     today = datetime.now(PARIS).date()
     first_due, due = today + timedelta(days=20), today + timedelta(days=30)
 
-    assert "CE Beauvais" in await answered(anabela, room, "!profil Cheffe de projet cité éducative ; CE Beauvais")
-    assert "CE Soissons" in await answered(quentin, room, "!profil Chef de projet cité éducative ; CE Soissons")
-    assert "compte rendu n°1" in await answered(maita, room, "!seance ouvrir Réseau régional des CPO")
+    assert "CE Beauvais" in await ask(anabela, room, "!profil Cheffe de projet cité éducative ; CE Beauvais")
+    assert "CE Soissons" in await ask(quentin, room, "!profil Chef de projet cité éducative ; CE Soissons")
+    assert "compte rendu n°1" in await ask(maita, room, "!seance ouvrir Réseau régional des CPO")
     [prompt] = await maita.wait_for(room, lambda ev: [n for n in notices_from(ev, BOT)
                                                       if "Météo du jour" in n["content"]["body"]],
                                     what="météo prompt")
@@ -123,7 +104,7 @@ async def test_a_whole_seance_is_captured_as_a_reader_would_keep_it(people, tmp_
     await maita.wait_for(room, lambda ev: reactions_from_bot(ev, decision), timeout=90,
                          what="the decision captured after the kill")
 
-    summary = await answered(maita, room, "!seance clore")
+    summary = await ask(maita, room, "!seance clore")
     assert "1 météo" not in summary and "2 météos" in summary and "Ont participé (3)" in summary
     assert bot.stop() == 0
 
