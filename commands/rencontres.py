@@ -259,13 +259,19 @@ def _open_target(ctx: Context, args: str) -> tuple[Rencontre, str, str]:
     return found, f"la {_named(found)}{which}, {format_when_fr(when)}.{series}", rest
 
 
+def _numbered_target(ctx: Context, args: str) -> tuple[Rencontre, str]:
+    """Like ``_open_target`` for commands that take nothing but the number."""
+    found, label, rest = _open_target(ctx, args)
+    if rest:
+        raise domain.RencontreError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+    return found, label
+
+
 @command("inscription", aliases=("rsvp", "present"), usage=USAGE_REGISTER,
          help="m'inscrire à une rencontre (par défaut la prochaine) ; ou ✅ sur son annonce")
 def inscription(ctx: Context, args: str) -> None:
     with refusals():
-        found, label, rest = _open_target(ctx, args)
-        if rest:
-            raise domain.RencontreError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+        found, label = _numbered_target(ctx, args)
         domain.answer(ctx.session, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
     ctx.reply(f"✅ Vous êtes inscrit·e à {label}{_profile_hint(ctx)}")
 
@@ -284,9 +290,7 @@ def excuse(ctx: Context, args: str) -> None:
          help="retirer mon inscription ou mon excuse (retirer sa réaction fait de même)")
 def desinscription(ctx: Context, args: str) -> None:
     with refusals():
-        found, label, rest = _open_target(ctx, args)
-        if rest:
-            raise domain.RencontreError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+        found, label = _numbered_target(ctx, args)
         withdrawn = domain.withdraw(ctx.session, found, ctx.sender)
     if withdrawn:
         ctx.reply(f"Votre réponse est retirée pour {label}")
