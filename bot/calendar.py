@@ -109,14 +109,15 @@ def subscribers(session: Session, room_id: str) -> list[Subscriber]:
 
 def attendees(session: Session, rencontre: Rencontre,
               display_name: Callable[[str], str]) -> tuple[Attendee, ...]:
-    """One ATTENDEE per subscriber (by Matrix id), PARTSTAT from their answer."""
+    """One ATTENDEE per person who answered (PARTSTAT from the RSVP) or subscribed
+    (NEEDS-ACTION until they answer), by Matrix id, in a stable order."""
     answers = {r.user_id: r.status for r in session.exec(
         select(Registration).where(Registration.rencontre_id == rencontre.id))}
+    people = sorted(set(answers) | {sub.user_id for sub in subscribers(session, rencontre.room_id)})
     return tuple(
-        Attendee(person_name(load_profile(session, sub.user_id), display_name(sub.user_id)),
-                 matrix_to(sub.user_id),
-                 PARTSTAT.get(answers.get(sub.user_id), "NEEDS-ACTION"))
-        for sub in subscribers(session, rencontre.room_id))
+        Attendee(person_name(load_profile(session, user), display_name(user)), matrix_to(user),
+                 PARTSTAT.get(answers.get(user), "NEEDS-ACTION"))
+        for user in people)
 
 
 def addressed_to(event: CalendarEvent, subscriber: Subscriber) -> CalendarEvent:

@@ -15,40 +15,15 @@ from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
 from bot.db import Database, DatabaseTooNew
+from bot.logs import setup_logging, url_password
 
 log = logging.getLogger("maillage")
 EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN = 2, 3, 4
 
 
-class SecretFilter(logging.Filter):
-    """Replace known secrets in log records by ``***``."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
-def setup_logging(verbose: bool, secrets: list[str] = ()) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretFilter(list(secrets)))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("nio", "aiohttp.access", "alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def config_secrets(config: Config) -> list[str]:
-    secrets = [config.matrix.password, config.matrix.access_token]
+    secrets = [config.matrix.password, config.matrix.access_token,
+               url_password(config.database.url) or ""]
     if config.email:
         secrets.append(config.email.password)
     return secrets

@@ -69,6 +69,9 @@ class BotConfig:
 class DatabaseConfig:
     url: str = "sqlite:///data/maillage.db"
 
+    def __repr__(self) -> str:  # a PostgreSQL URL may carry a password
+        return f"DatabaseConfig(url={re.sub(r':[^:@/]+@', ':***@', self.url)!r})"
+
 
 @dataclass(frozen=True)
 class RemindersConfig:

@@ -199,7 +199,7 @@ async def _deliver(host: ServiceHost, row: EmailOutbox) -> bool:
     config = host.config.email
     try:
         await send(config, build_message(row, config.sender, host.clock()), row.recipient)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+    except Exception as error:  # SMTP, network, or a bad row: back off, never stop the bot
         failed = await host.in_worker(mark_failed, host.db, row.id, str(error), host.clock())
         if failed.attempts >= MAX_ATTEMPTS:
             log.error("e-mail #%d given up after %d attempts: %s", row.id, failed.attempts, error)

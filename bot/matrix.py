@@ -9,6 +9,7 @@ stable transaction ids, a send survives the homeserver going away and coming bac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +30,18 @@ from nio import (
 from nio.api import MessageDirection
 
 from bot.config import MatrixConfig
+from bot.logs import register_secret
 from bot.store import Credentials, SessionStore
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT_SECONDS = 30
+
+
+# Not worth retrying the same request: the homeserver said no, not "not now".
+PERMANENT_ERRCODES = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE",
+                      "M_INVALID_PARAM", "M_UNRECOGNIZED", "M_BAD_STATE", "M_UNKNOWN_TOKEN",
+                      "M_MISSING_TOKEN", "M_USER_DEACTIVATED"}
 
 
 class MatrixError(RuntimeError):
@@ -42,6 +50,11 @@ class MatrixError(RuntimeError):
     def __init__(self, what: str, response: Any):
         self.errcode = getattr(response, "status_code", None)
         super().__init__(f"{what}: {getattr(response, 'message', response)} ({self.errcode})")
+
+    @property
+    def permanent(self) -> bool:
+        """A refusal; otherwise (5xx, proxy error page, timeout) try again later."""
+        return self.errcode in PERMANENT_ERRCODES
 
 
 @dataclass
@@ -91,18 +104,19 @@ class MatrixClient:
 
     async def login(self) -> None:
         """Reuse the stored device; else the configured token; else a password login."""
-        stored = self.store.load_credentials(self.config.homeserver, self.config.user_id)
+        stored = await asyncio.to_thread(self.store.load_credentials, self.config.homeserver,
+                                         self.config.user_id)
         if stored and await self._restore(stored.access_token, stored.device_id):
             return
         if self.config.access_token and await self._restore(self.config.access_token, None):
-            self._save()
+            await self._save()
             return
         if not self.config.password:
             raise MatrixError("login", "the access token was refused and no password is set")
         response = await self.client.login(self.config.password, device_name=self.config.device_name)
         if isinstance(response, LoginError):
             raise MatrixError("login", response)
-        self._save()
+        await self._save()
 
     async def _restore(self, token: str, device_id: str | None) -> bool:
         self.client.access_token = token
@@ -112,11 +126,14 @@ class MatrixClient:
             return False
         self.client.user_id = whoami.user_id
         self.client.device_id = whoami.device_id or device_id or ""
+        register_secret(token)
         return True
 
-    def _save(self) -> None:
-        self.store.save_credentials(Credentials(self.config.homeserver, self.client.user_id,
-                                                self.client.device_id, self.client.access_token))
+    async def _save(self) -> None:
+        register_secret(self.client.access_token)
+        credentials = Credentials(self.config.homeserver, self.client.user_id,
+                                  self.client.device_id, self.client.access_token)
+        await asyncio.to_thread(self.store.save_credentials, credentials)
 
     async def sync(self, since: str | None, *, timeout_ms: int, full_state: bool) -> SyncBatch:
         sync_filter = {"room": {"timeline": {"limit": self.config.sync_timeline_limit}}}

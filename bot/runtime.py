@@ -16,6 +16,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
+import aiohttp
+from sqlalchemy.exc import DBAPIError
+
 from bot import outbox, rooms
 from bot.config import Config
 from bot.core import Core
@@ -31,6 +34,10 @@ T = TypeVar("T")
 
 OUTBOX_POLL_SECONDS = 30
 SYNC_ERROR_BACKOFF = (1, 2, 5, 10, 30)
+SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
+SENT, REFUSED, RETRY = "sent", "refused", "retry"
+# Worth retrying the whole batch for: the homeserver or the database going away.
+TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError, DBAPIError)
 
 
 def inviter_allowed(inviter: str | None, patterns: tuple[str, ...]) -> bool:
@@ -121,14 +128,14 @@ class Runtime:
 
     async def close(self) -> None:
         await self.matrix.close()
-        self.worker.shutdown(wait=True)
+        await asyncio.to_thread(self.worker.shutdown, wait=True)
         self.db.dispose()
 
     # --- sync -------------------------------------------------------------------
 
     async def sync_loop(self) -> None:
         store = self.matrix.store
-        since = store.load_sync_token()
+        since = await asyncio.to_thread(store.load_sync_token)
         first_start = since is None
         full_state = True  # room state is only in memory: ask for all of it on resume
         failures = 0
@@ -137,15 +144,17 @@ class Runtime:
             timeout = 0 if full_state else self.config.matrix.sync_timeout_ms
             try:
                 batch = await self.matrix.sync(since, timeout_ms=timeout, full_state=full_state)
-            except MatrixError as error:
+                await self.handle_batch(batch, since, first_start)
+            except TRANSIENT_ERRORS as error:
+                # The token is not saved: the same batch comes again, and handlers are
+                # idempotent on event ids, so nothing is lost or done twice.
                 delay = SYNC_ERROR_BACKOFF[min(failures, len(SYNC_ERROR_BACKOFF) - 1)]
                 failures += 1
-                log.warning("sync failed (%s); retrying in %ss", error, delay)
+                log.warning("sync batch failed (%s); retrying in %ss", error, delay)
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            await self.handle_batch(batch, since, first_start)
-            store.save_sync_token(batch.next_batch)
+            await asyncio.to_thread(store.save_sync_token, batch.next_batch)
             since, first_start, full_state = batch.next_batch, False, False
             self.outbox_wakeup.set()
             self._notify_changes()
@@ -207,18 +216,35 @@ class Runtime:
     # --- outbox -------------------------------------------------------------------
 
     async def outbox_loop(self) -> None:
+        delay, failures = OUTBOX_POLL_SECONDS, 0
         while True:
             try:
-                await asyncio.wait_for(self.outbox_wakeup.wait(), OUTBOX_POLL_SECONDS)
+                await asyncio.wait_for(self.outbox_wakeup.wait(), delay)
             except TimeoutError:
                 pass
             self.outbox_wakeup.clear()
-            while rows := await self.in_worker(outbox.pending, self.db):
-                failed = [row for row in rows if not await self.deliver(row)]
-                if len(failed) == len(rows):
-                    break  # all refused for now: wait for the next wake-up
+            if await self.drain_outbox():
+                delay, failures = OUTBOX_POLL_SECONDS, 0
+            else:
+                delay = SEND_RETRY_BACKOFF[min(failures, len(SEND_RETRY_BACKOFF) - 1)]
+                failures += 1
 
-    async def deliver(self, row: Outbox) -> bool:
+    async def drain_outbox(self) -> bool:
+        """Send pending rows in order; False if a transient failure (server error, outage)
+        stopped the round — later rows must not overtake it — to be retried after a backoff,
+        however long the outage lasts. Only a refusal (e.g. M_FORBIDDEN) counts as an attempt."""
+        refused: set[int] = set()
+        while rows := [r for r in await self.in_worker(outbox.pending, self.db) if r.id not in refused]:
+            for row in rows:
+                result = await self.deliver(row)
+                if result is RETRY:
+                    return False
+                if result is REFUSED:
+                    refused.add(row.id)   # its next attempt comes with a later wake-up
+        return True
+
+    async def deliver(self, row: Outbox) -> str:
+        """SENT, REFUSED (recorded as an attempt) or RETRY (transient: try again later)."""
         try:
             room_id = row.room_id or await self._direct_room(row.dm_user)
             content = dict(row.content)
@@ -228,11 +254,15 @@ class Runtime:
                                                           content.get("body", "fichier"))
             event_id = await self.matrix.send(room_id, row.event_type, content, row.txn_id)
         except MatrixError as error:
+            if not error.permanent:
+                log.warning("sending %s failed, will retry: %s", row.txn_id, error)
+                return RETRY
             attempts = await self.in_worker(outbox.mark_failed, self.db, row.id, str(error))
-            log.warning("sending %s failed (attempt %d): %s", row.txn_id, attempts, error)
-            return False
+            log.warning("sending %s refused (attempt %d of %d): %s", row.txn_id, attempts,
+                        outbox.MAX_ATTEMPTS, error)
+            return REFUSED
         await self.in_worker(outbox.mark_sent, self.db, row.id, event_id)
-        return True
+        return SENT
 
     async def _direct_room(self, user_id: str) -> str:
         room_id = await self.in_worker(outbox.direct_room, self.db, user_id)

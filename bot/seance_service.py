@@ -144,12 +144,18 @@ def close_by_itself(seance_id: int, ctx: Context) -> None:
 @service
 async def autoclose(host: ServiceHost) -> None:
     changes = host.subscribe_changes()
+    # Room state (display names, power levels) is only known after the first sync:
+    # closing before it would post a summary with bare user ids.
+    await changes.wait()
     while True:
         changes.clear()
         for room_id, seance_id in await host.in_worker(due_for_closing, host.db, host.config,
                                                         host.clock()):
-            await host.run_job(room_id, f"{AUTOCLOSE_JOB}:{seance_id}",
-                               partial(close_by_itself, seance_id))
+            try:
+                await host.run_job(room_id, f"{AUTOCLOSE_JOB}:{seance_id}",
+                                   partial(close_by_itself, seance_id))
+            except Exception:  # one bad séance must not stop the bot: retried next check
+                log.exception("auto-closing séance %s failed", seance_id)
         try:
             await asyncio.wait_for(changes.wait(), CHECK_SECONDS)
         except TimeoutError:

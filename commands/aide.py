@@ -23,13 +23,21 @@ def _words(words: tuple[str, ...], prefix: str) -> str:
     return ", ".join(word if word.startswith("#") else prefix + word for word in words)
 
 
+def _sub_aliases(cmd: Command, sub) -> tuple[str, ...]:
+    """``!meeting schedule`` for ``!rencontre planifier``; then shortcuts (``!startmeeting``)."""
+    parent = cmd.aliases[0] if cmd.aliases and not cmd.aliases[0].startswith("#") else cmd.name
+    return tuple(f"{parent} {alias}" for alias in sub.aliases[:1]) + sub.shortcuts
+
+
 def _lines(cmd: Command, prefix: str) -> list[HelpLine]:
     lines = []
     if cmd.handler is not None:
         usages = (cmd.usage,) if isinstance(cmd.usage, str) else cmd.usage
-        lines += [HelpLine(prefix + usage, cmd.help, cmd.facilitator_only, cmd.group) for usage in usages]
-    lines += [HelpLine(prefix + s.usage, s.help, s.facilitator_only, s.group, _words(s.shortcuts, prefix))
-              for s in cmd.sub_order]
+        lines += [HelpLine(prefix + usage, cmd.help, cmd.facilitator_only, cmd.group,
+                           _words(cmd.aliases, prefix) if index == 0 else "")
+                  for index, usage in enumerate(usages)]
+    lines += [HelpLine(prefix + s.usage, s.help, s.facilitator_only, s.group,
+                       _words(_sub_aliases(cmd, s), prefix)) for s in cmd.sub_order]
     return lines
 
 

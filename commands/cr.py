@@ -24,10 +24,11 @@ from bot.minutes import (
     next_version,
     room_timezone,
     seance_by_number,
+    seance_of_rencontre,
 )
 from bot.minutes_render import HEADINGS, render_markdown
 from bot.minutes_view import Entry, MinutesView
-from bot.models import CalendarFeed, Publication, Seance, SeanceStatus
+from bot.models import CalendarFeed, Publication, Rencontre, Seance, SeanceStatus
 from bot.signals import seance_closed
 from bot.text import md_line, md_link
 from commands.registry import FACILITATORS, UsageError, command, subcommand
@@ -35,24 +36,40 @@ from commands.registry import FACILITATORS, UsageError, command, subcommand
 LONG_MARKDOWN = 15_000  # characters: beyond, the room gets a summary and the files
 USAGE_PREVIEW = "cr [n]"
 USAGE_PUBLISH = "cr publier [n]"
-NUMBER = re.compile(r"^(?:#|n°|no\.?\s*|n\s*)?(?P<n>\d{1,6})$", re.IGNORECASE)
+# DESIGN §2: ``n`` is a rencontre's number (``4``, ``#4``); ``n°3`` names a compte rendu
+# (the only way to reach an ad-hoc séance, bound to no rencontre).
+RENCONTRE_NUMBER = re.compile(r"^#?\s*(?P<n>\d{1,6})$")
+MINUTES_NUMBER = re.compile(r"^(?:n°|no\.?|cr)\s*(?P<n>\d{1,6})$", re.IGNORECASE)
 
 
 # --- which séance ----------------------------------------------------------------------------
 
 
 def _seance(ctx: Context, args: str, usage: str) -> Seance | None:
-    """Séance n°``args``; without a number, the open séance, else the last closed one."""
-    if not args.strip():
+    """The séance of rencontre ``n``, or compte rendu ``n°N``; without an argument, the
+    open séance, else the last closed one."""
+    text = args.strip()
+    if not text:
         return open_seance(ctx.session, ctx.room_id) or last_closed_seance(ctx.session, ctx.room_id)
-    match = NUMBER.match(args.strip())
-    if match is None:
-        raise UsageError(f"« {md_line(args)} » n'est pas un numéro de compte rendu (par exemple 4).",
-                         usage)
-    found = seance_by_number(ctx.session, ctx.room_id, int(match["n"]))
-    if found is None:
-        raise UsageError(f"il n'y a pas de séance n°{match['n']} dans ce salon.", usage)
-    return found
+    if match := RENCONTRE_NUMBER.match(text):
+        found = seance_of_rencontre(ctx.session, ctx.room_id, int(match["n"]))
+        if found is None:
+            raise UsageError(f"aucune séance n'a été tenue pour la rencontre #{match['n']} "
+                             "(ou cette rencontre n'existe pas).", usage)
+        return found
+    if match := MINUTES_NUMBER.match(text):
+        found = seance_by_number(ctx.session, ctx.room_id, int(match["n"]))
+        if found is None:
+            raise UsageError(f"il n'y a pas de compte rendu n°{match['n']} dans ce salon.", usage)
+        return found
+    raise UsageError(f"« {md_line(args)} » n'est pas un numéro de rencontre (par exemple 4 ou #4) "
+                     "ni de compte rendu (n°3).", usage)
+
+
+def seance_reference(session, seance: Seance) -> str:
+    """How to name this séance in a ``!cr`` command: its rencontre's number, else n°N."""
+    rencontre = session.get(Rencontre, seance.rencontre_id) if seance.rencontre_id else None
+    return str(rencontre.number) if rencontre else f"n°{seance.number}"
 
 
 def _no_seance(ctx: Context) -> None:
@@ -149,7 +166,7 @@ def _draft_footer(ctx: Context, seance: Seance) -> str:
     if seance.status == SeanceStatus.OPEN:
         publish = f"closez la séance (`{prefix}seance clore`) puis tapez `{prefix}cr publier`"
     else:
-        publish = f"tapez `{prefix}cr publier {seance.number}`"
+        publish = f"tapez `{prefix}cr publier {seance_reference(ctx.session, seance)}`"
     return (f"\n---\n\n*Ceci est un projet : les messages modifiés ou supprimés dans le salon y sont "
             f"repris. Pour publier le compte rendu, {publish}.*\n")
 

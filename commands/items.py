@@ -112,7 +112,7 @@ def actu_nationale(ctx: Context, args: str) -> None:
     _simple(ctx, ItemKind.ACTU_NATIONALE, args)
 
 
-@subcommand("actu", "regionale", aliases=("regional", "reseau"), usage="actu regionale <texte>",
+@subcommand("actu", "regionale", aliases=("regional",), usage="actu regionale <texte>",
             help="une actualité du réseau régional")
 def actu_regionale(ctx: Context, args: str) -> None:
     _simple(ctx, ItemKind.ACTU_REGIONALE, args)

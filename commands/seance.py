@@ -117,6 +117,9 @@ def point(ctx: Context, args: str) -> None:
 @subcommand("point", "suivant", aliases=("next",), usage="point suivant", facilitator=True,
             help="passer au point suivant de l'ordre du jour de la rencontre")
 def point_suivant(ctx: Context, args: str) -> None:
+    if args.strip():  # never drop what was typed: a titled point is "!point <titre>"
+        raise UsageError(f"`{_prefix(ctx)}point suivant` ne prend pas de texte ; pour un point "
+                         f"titré, tapez `{_prefix(ctx)}point <titre>`.")
     seance = _open_seance(ctx)
     _start_topic(ctx, seance, _next_agenda_point(ctx, seance))
 

@@ -509,3 +509,14 @@ def test_feed_dtstamp_is_utc(make_ctx, config):
     assert b"DTSTAMP:20261120T164500Z" in body
     assert parse_both(body)[0]["dtstamp"] == datetime(2026, 11, 20, 16, 45, tzinfo=UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_people_who_answered_are_attendees_even_without_subscribing(make_ctx):
+    ctx = make_ctx(sender=FACILITATOR)
+    rencontre = add_rencontre(ctx.session)
+    ctx.session.add(Registration(rencontre_id=rencontre.id, user_id=MEMBER,
+                                 status=RsvpStatus.REGISTERED, updated_at=NOW))
+    ctx.session.flush()
+    rencontre_changed.send(ctx, rencontre, "modified")
+    [attendee] = parsed(files(ctx)[0].file_data, "PUBLISH")["attendees"]
+    assert (attendee["address"], attendee["partstat"]) == (f"https://matrix.to/#/{MEMBER}", "ACCEPTED")

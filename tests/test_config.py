@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 import tomllib
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.cli import SecretFilter
+from bot.logs import SecretFilter, register_secret
 from bot.config import ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -90,7 +91,20 @@ def test_secrets_are_not_in_reprs():
     assert "s3cret-pass" not in repr(config) and "smtp-secret" not in repr(config)
 
 
-def test_secret_filter_masks_secrets_in_log_records():
+def test_secret_filter_masks_secrets_in_messages_and_tracebacks():
+    register_secret("s3cret-pass")
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "login with %s failed", ("s3cret-pass",), None)
-    SecretFilter(["s3cret-pass"]).filter(record)
+    SecretFilter().filter(record)
     assert record.getMessage() == "login with *** failed"
+    try:
+        raise RuntimeError("connection to postgresql://bot:s3cret-pass@db failed")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    SecretFilter().filter(record)
+    assert "s3cret-pass" not in logging.Formatter().format(record) and "bot:***@db" in record.exc_text
+
+
+def test_database_password_is_not_in_reprs():
+    config = parse_config(minimal(database={"url": "postgresql+psycopg://bot:pg-secret@db/maillage"}),
+                          env={})
+    assert "pg-secret" not in repr(config) and "bot:***@db" in repr(config.database)

@@ -94,7 +94,8 @@ def test_preview_prefers_the_open_seance_and_takes_a_number(database, config):
         s.say(ANABELA, "Un message de la séance ouverte")
     assert "Séance ouverte — Compte rendu n°5" in messages(run(database, config, "!cr"))[0]["body"]
     assert "Compte rendu n°4" in messages(run(database, config, "!minutes #4"))[0]["body"]
-    assert "Compte rendu n°3" in messages(run(database, config, "!cr 3"))[0]["body"]
+    assert "Compte rendu n°3" in messages(run(database, config, "!cr 3"))[0]["body"]   # rencontre #3
+    assert "Compte rendu n°4" in messages(run(database, config, "!cr n°4"))[0]["body"]
 
 
 def test_preview_footer_says_how_to_publish(database, config):
@@ -117,14 +118,16 @@ def test_closing_a_seance_posts_the_draft(database, config):
     assert "m.relates_to" not in draft
     assert draft["body"].startswith("Séance du jour — Compte rendu n°5")
     assert "Projet — document provisoire" in draft["body"] and "Bilan de la journée" in draft["body"]
-    assert "!cr publier 5" in draft["body"]
+    assert "!cr publier n°5" in draft["body"]   # an ad-hoc séance: named by its CR number
     assert publications(database) == []
 
 
 @pytest.mark.parametrize("text, message", [
-    ("!cr 99", "pas de séance n°99"),
-    ("!cr quatre", "n'est pas un numéro"),
-    ("!cr publier 99", "pas de séance n°99"),
+    ("!cr 99", "aucune séance n'a été tenue pour la rencontre #99"),
+    ("!cr 5", "aucune séance n'a été tenue pour la rencontre #5"),   # planned, not held
+    ("!cr n°99", "pas de compte rendu n°99"),
+    ("!cr quatre", "n'est pas un numéro de rencontre"),
+    ("!cr publier #99", "aucune séance n'a été tenue pour la rencontre #99"),
 ])
 def test_bad_numbers_are_usage_errors(database, config, text, message):
     with pytest.raises(UsageError) as error:
@@ -238,7 +241,7 @@ def test_long_minutes_are_summarised(database, config):
         for n in range(300):
             s.say(ANABELA, f"Message {n} : un retour d'expérience détaillé sur la mobilisation des parents.")
         close(s, START + timedelta(days=29, hours=2))
-    ctx = run(database, config, "!cr publier 5")
+    ctx = run(database, config, "!cr publier n°5")
     minutes = messages(ctx)[0]
     assert len(minutes["body"]) < LONG_MARKDOWN
     assert "trop long pour un message" in minutes["body"]
@@ -249,7 +252,7 @@ def test_long_minutes_are_summarised(database, config):
     assert len(publication.markdown) > LONG_MARKDOWN and "Message 299" in publication.markdown
     assert files(ctx)[0][2].decode() == publication.markdown
 
-    preview = run(database, config, "!cr 5")
+    preview = run(database, config, "!cr n°5")
     assert "trop long" in messages(preview)[0]["body"]
     assert [(name, mimetype) for name, mimetype, _ in files(preview)] == [
         ("compte-rendu-5-projet.md", MEDIA_TYPES["md"])]

@@ -16,6 +16,7 @@ from bot.events import Message
 from bot.models import (
     Attendance,
     Item,
+    ItemKind,
     Outbox,
     Registration,
     Rencontre,
@@ -25,7 +26,7 @@ from bot.models import (
     SeanceStatus,
     Topic,
 )
-from commands.registry import PERMISSION_REPLY, PermissionDenied, dispatch, parse_invocation
+from commands.registry import PERMISSION_REPLY, PermissionDenied, UsageError, dispatch, parse_invocation
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.test_items import items, open_seance, refused, run
 
@@ -320,3 +321,20 @@ def test_registered_people_who_react_are_present(config, db, room, make_ctx):
         assert session.exec(select(Item)).all() == []
     assert (present, excused, facilitators) == (["@inscrite:localhost"], ["@excusee:localhost"], [FACILITATOR])
 
+
+
+def test_point_suivant_refuses_trailing_text(make_ctx):
+    ctx = make_ctx(sender=FACILITATOR)
+    with pytest.raises(UsageError, match="ne prend pas de texte"):
+        dispatch(ctx, parse_invocation("!point suivant et dernier", "!"))
+
+
+def test_actu_reseau_is_local_news_not_regional(make_ctx):
+    ctx = make_ctx(sender=FACILITATOR)
+    dispatch(ctx, parse_invocation("!seance ouvrir Séance libre", "!"))
+    ctx.session.commit()
+    member = make_ctx(event_id="$actu")
+    dispatch(member, parse_invocation("!actu Réseau REP+ : nouvelle coordination", "!"))
+    member.session.commit()
+    item = member.session.exec(select(Item).where(Item.event_id == "$actu")).one()
+    assert (item.kind, item.text) == (ItemKind.ACTU_LOCALE, "Réseau REP+ : nouvelle coordination")

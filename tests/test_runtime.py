@@ -1,0 +1,137 @@
+"""The runtime's outage paths, driven with a scripted Matrix client over a real database:
+a failing back-fill retries the batch without saving the token; a server error while
+sending keeps the message (and its order) for later; only a refusal counts as an attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from bot.matrix import MatrixError, RoomBatch, SyncBatch
+from bot.models import Outbox
+from bot.runtime import Runtime
+from bot.store import SessionStore
+from tests.conftest import ROOM
+
+BOT = "@maillage:localhost"
+USER = "@anabela:localhost"
+
+
+@dataclass
+class Response:
+    status_code: str | None
+    message: str = "error"
+
+
+def command(event_id: str, body: str = "!aide profil") -> dict:
+    return {"type": "m.room.message", "event_id": event_id, "sender": USER, "origin_server_ts": 1,
+            "content": {"msgtype": "m.text", "body": body}}
+
+
+class ScriptedMatrix:
+    """Plays sync batches in order; fails back-fill or sends as told."""
+
+    user_id, device_id = BOT, "DEVICE"
+
+    def __init__(self, store_path, batches, backfill_failures=0, send_failures=(), refuse_reply_to=""):
+        self.store = SessionStore(store_path)
+        self.batches = list(batches)
+        self.syncs: list[str | None] = []
+        self.backfill_failures = backfill_failures
+        self.send_failures = list(send_failures)   # errcodes to raise, in order, before succeeding
+        self.refuse_reply_to = refuse_reply_to     # the reply to this event is always refused
+        self.sent: list[tuple[str, str]] = []
+        self.refusals = 0
+        self.done = asyncio.Event()
+
+    async def login(self):
+        pass
+
+    async def sync(self, since, *, timeout_ms, full_state):
+        self.syncs.append(since)
+        index = 0 if since is None else int(since.removeprefix("s"))
+        if index >= len(self.batches):
+            self.done.set()
+            await asyncio.sleep(3600)
+        return self.batches[index]
+
+    async def messages_between(self, room_id, start, end):
+        if self.backfill_failures:
+            self.backfill_failures -= 1
+            raise MatrixError("messages", Response(None, "502 Bad Gateway"))
+        return [command("$gap1"), command("$gap2")]
+
+    async def send(self, room_id, event_type, content, txn_id):
+        if self.send_failures:
+            raise MatrixError("send", Response(self.send_failures.pop(0)))
+        if content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == self.refuse_reply_to:
+            self.refusals += 1
+            raise MatrixError("send", Response("M_FORBIDDEN"))
+        self.sent.append((txn_id, content.get("body", "")))
+        return f"$sent{len(self.sent)}"
+
+    async def close(self):
+        pass
+
+
+def batches() -> list[SyncBatch]:
+    join = {"type": "m.room.member", "state_key": BOT, "event_id": "$join", "sender": BOT,
+            "origin_server_ts": 0, "content": {"membership": "join"}}
+    first = SyncBatch("s1", [RoomBatch(ROOM, [], [join])], [], [])
+    limited = SyncBatch("s2", [RoomBatch(ROOM, [], [command("$last")], limited=True,
+                                         prev_batch="p1")], [], [])
+    return [first, limited]
+
+
+async def run_until_done(runtime: Runtime, matrix: ScriptedMatrix) -> None:
+    task = asyncio.create_task(runtime.run())
+    try:
+        await asyncio.wait_for(matrix.done.wait(), 30)
+        for _ in range(200):  # let the outbox drain (retries back off 1 s, 2 s, …)
+            if len(await runtime.in_worker(pending_rows, runtime)) <= bool(matrix.refuse_reply_to):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def pending_rows(runtime: Runtime) -> list[Outbox]:
+    with runtime.db.session() as session:
+        return list(session.exec(select(Outbox).where(col(Outbox.sent_at).is_(None))))
+
+
+def outbox_rows(config) -> list[Outbox]:
+    from bot.db import Database
+
+    db = Database(config.database.url)
+    with db.session() as session:
+        rows = list(session.exec(select(Outbox).order_by(col(Outbox.id))))
+    db.dispose()
+    return rows
+
+
+async def test_a_failed_back_fill_retries_the_batch_and_loses_nothing(config):
+    matrix = ScriptedMatrix(config.matrix.store_path, batches(), backfill_failures=2)
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert matrix.syncs[:5] == [None, "s1", "s1", "s1", "s2"]   # the limited batch, three times
+    assert matrix.store.load_sync_token() == "s2"
+    sources = [row.source_event_id for row in outbox_rows(config)]
+    assert sources == ["$gap1", "$gap2", "$last"]                # nothing lost, nothing twice
+    assert len(matrix.sent) == 3
+
+
+async def test_server_errors_keep_messages_in_order_and_refusals_count(config):
+    matrix = ScriptedMatrix(config.matrix.store_path, batches(), send_failures=[None, "M_UNKNOWN"],
+                            refuse_reply_to="$gap2")
+    await run_until_done(Runtime(config, matrix), matrix)
+    rows = outbox_rows(config)
+    refused = [row for row in rows if row.sent_at is None]
+    assert [row.source_event_id for row in refused] == ["$gap2"]
+    assert refused[0].attempts == matrix.refusals == 1          # once per round, not in a tight loop
+    assert "M_FORBIDDEN" in refused[0].last_error
+    sent_rows = [row for row in rows if row.sent_at is not None]
+    assert all(row.attempts == 0 for row in sent_rows)          # outages are not attempts
+    assert [txn for txn, _ in matrix.sent] == [row.txn_id for row in sent_rows]  # in order
