@@ -28,6 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/python bench/core.py
 	$(BIN)/python bench/minutes.py
 
 clean:
