@@ -24,7 +24,7 @@ from bot.models import Publication, Rencontre, RencontreStatus, Seance
 from commands.registry import dispatch, parse_invocation
 from tests.conftest import FACILITATOR, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
-from tests.test_mailer import Host
+from tests.servicehost import FakeHost
 
 PARIS = ZoneInfo("Europe/Paris")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -39,7 +39,7 @@ def config(tmp_path):
 @pytest.fixture
 async def server(config, db):
     """The ``bot.http`` service running as the runtime runs it; yields its base URL."""
-    host = Host(config, db)
+    host = FakeHost(config, db, now=NOW)
     task = asyncio.create_task(http.run(host))
     base = f"http://127.0.0.1:{config.http.port}"
     async with aiohttp.ClientSession() as client:
@@ -240,7 +240,7 @@ async def test_empty_archive(server, db):
 
 async def test_binds_only_the_configured_host(tmp_path, db):
     config = make_config(tmp_path, http={"host": "127.0.0.1", "port": 0})
-    runner = await http.start(Host(config, db))
+    runner = await http.start(FakeHost(config, db, now=NOW))
     try:
         port = http.bound_port(runner)
         assert runner.addresses == [("127.0.0.1", port)]
@@ -251,8 +251,8 @@ async def test_binds_only_the_configured_host(tmp_path, db):
 
 async def test_port_in_use_is_retried_without_stopping_the_bot(config, db, monkeypatch, caplog):
     monkeypatch.setattr(http, "BIND_RETRY_SECONDS", 0.05)
-    squatter = await http.start(Host(config, db))
-    service = asyncio.create_task(http.run(Host(config, db)))
+    squatter = await http.start(FakeHost(config, db, now=NOW))
+    service = asyncio.create_task(http.run(FakeHost(config, db, now=NOW)))
     try:
         await asyncio.sleep(0.2)
         assert not service.done()  # still trying, not crashed

@@ -28,6 +28,7 @@ from bot.signals import rencontre_changed
 from commands import calendrier  # noqa: F401  (delivers on rencontre_changed)
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
+from tests.servicehost import FakeHost
 
 PARIS = ZoneInfo("Europe/Paris")
 SENDER = "maillage@reseau-cpo.test"
@@ -66,28 +67,6 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
-
-
-class Host:
-    """What services see of the runtime (bot.services.ServiceHost), with a settable clock."""
-
-    def __init__(self, config, db, now=NOW, bot_user_id="@maillage:localhost"):
-        self.config, self.db, self.bot_user_id, self.now = config, db, bot_user_id, now
-        self.changes: list[asyncio.Event] = []
-
-    def clock(self):
-        return self.now
-
-    async def in_worker(self, function, *args):
-        return await asyncio.to_thread(function, *args)
-
-    def wake_outbox(self) -> None:
-        pass
-
-    def subscribe_changes(self) -> asyncio.Event:
-        event = asyncio.Event()
-        self.changes.append(event)
-        return event
 
 
 def email_table(port: int, **extra) -> dict:
@@ -138,7 +117,7 @@ def calendar_part(message: EmailMessage) -> EmailMessage:
 
 
 async def test_invitation_then_cancellation_arrive(make_ctx, config, db, smtp_port):
-    host = Host(config, db)
+    host = FakeHost(config, db, now=NOW)
     with SmtpServer(smtp_port) as server:
         queue_change(make_ctx, "created", "$create")
         assert await mailer.deliver_due(host) == 1
@@ -179,7 +158,7 @@ async def test_invitation_then_cancellation_arrive(make_ctx, config, db, smtp_po
 
 
 async def test_smtp_down_is_retried_later_and_sent_once(make_ctx, config, db, smtp_port, caplog):
-    host = Host(config, db)
+    host = FakeHost(config, db, now=NOW)
     queue_change(make_ctx, "created", "$create")
 
     assert await mailer.deliver_due(host) == 0  # nobody listens on smtp_port
@@ -231,7 +210,7 @@ def test_queue_is_deduplicated(db):
 
 
 async def test_service_sends_when_a_change_is_signalled(make_ctx, config, db, smtp_port):
-    host = Host(config, db)
+    host = FakeHost(config, db, now=NOW)
     with SmtpServer(smtp_port) as server:
         task = asyncio.create_task(mailer.run(host))
         try:
@@ -250,7 +229,7 @@ async def test_service_sends_when_a_change_is_signalled(make_ctx, config, db, sm
 
 
 async def test_service_is_idle_without_email_config(tmp_path, db):
-    host = Host(make_config(tmp_path), db)
+    host = FakeHost(make_config(tmp_path), db, now=NOW)
     await asyncio.wait_for(mailer.run(host), 1)  # returns at once
     assert host.changes == []
 
@@ -299,7 +278,7 @@ async def test_starttls_and_login(tmp_path, make_ctx, db, smtp_port, monkeypatch
 
     config = make_config(tmp_path, email=email_table(
         smtp_port, starttls=True, username="maillage", password="mot-de-passe-smtp"))
-    host = Host(config, db)
+    host = FakeHost(config, db, now=NOW)
     with SmtpServer(smtp_port, tls_context=server_tls, require_starttls=True,
                     authenticator=authenticator, auth_required=True) as server:
         queue_change(make_ctx, "created", "$create")
@@ -317,7 +296,7 @@ async def test_refused_login_is_retried(tmp_path, make_ctx, db, smtp_port, monke
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
     config = make_config(tmp_path, email=email_table(
         smtp_port, starttls=True, username="maillage", password="mauvais"))
-    host = Host(config, db)
+    host = FakeHost(config, db, now=NOW)
     with SmtpServer(smtp_port, tls_context=server_tls, require_starttls=True,
                     authenticator=lambda *a: AuthResult(success=False, handled=False), auth_required=True) as server:
         queue_change(make_ctx, "created", "$create")

@@ -6,7 +6,6 @@ through a fake host implementing ServiceHost over the real Core.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,6 @@ import pytest
 from sqlmodel import select
 
 from bot import reminders
-from bot.core import Core
 from bot.events import Message
 from bot.models import CancelledOccurrence, Outbox, Registration, ReminderSent, Rencontre, Room
 from bot.reminders import (
@@ -29,6 +27,7 @@ from bot.reminders import (
     time_until_fr,
 )
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
+from tests.servicehost import FakeHost
 
 PARIS = ZoneInfo("Europe/Paris")
 BOT = "@maillage:localhost"
@@ -170,41 +169,8 @@ def test_time_until_in_french():
 # --- against the database -----------------------------------------------------------------------------
 
 
-class FakeHost:
-    """ServiceHost over the real Core and database, with a clock the test sets."""
-
-    def __init__(self, config, db, room, now: datetime | None = None):
-        self.config, self.db, self.bot_user_id = config, db, BOT
-        self.now = now
-        self.core = Core(config, db, BOT, clock=self.clock)
-        self.rooms = {room.room_id: room}
-        self.worker = ThreadPoolExecutor(max_workers=1)
-        self.changes: list[asyncio.Event] = []
-        self.woken = 0
-
-    def clock(self) -> datetime:
-        return self.now or datetime.now(UTC)
-
-    async def in_worker(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.worker, function, *args)
-
-    def wake_outbox(self) -> None:
-        self.woken += 1
-
-    def subscribe_changes(self) -> asyncio.Event:
-        event = asyncio.Event()
-        self.changes.append(event)
-        return event
-
-    def changed(self) -> None:
-        for event in self.changes:
-            event.set()
-
-    async def run_job(self, room_id: str, job_key: str, action) -> int:
-        queued = await self.in_worker(self.core.run_job, job_key, self.rooms[room_id], action)
-        if queued:
-            self.wake_outbox()
-        return queued
+class ReminderHost(FakeHost):
+    """The shared fake host, plus a way to run a command in the room."""
 
     def command(self, sender: str, text: str, event_id: str) -> None:
         self.core.handle(Message(event_id, ROOM, sender, text, self.clock()), self.rooms[ROOM])
@@ -223,7 +189,7 @@ def sent_rows(db) -> list[ReminderSent]:
 
 @pytest.fixture
 def host(config, db, room):
-    fake = FakeHost(config, db, room, now=NOW)
+    fake = ReminderHost(config, db, room, now=NOW)
     yield fake
     fake.worker.shutdown(wait=True)
 
@@ -319,7 +285,7 @@ async def test_no_reminders_when_the_room_wants_none(host, service, db):
 
 async def test_the_real_scheduler_sends_once_on_time(config, db, room):
     """The service as the runtime starts it, with the real clock and a one-minute offset."""
-    host = FakeHost(config, db, room)  # real clock
+    host = ReminderHost(config, db, room)  # real clock
     now = host.clock()
     with db.session() as session:
         session.add(Room(room_id=ROOM, joined_at=now, reminder_offsets=[1]))

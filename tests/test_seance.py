@@ -26,8 +26,15 @@ from bot.models import (
     SeanceStatus,
     Topic,
 )
-from commands.registry import PERMISSION_REPLY, PermissionDenied, UsageError, dispatch, parse_invocation
+from commands.registry import (
+    PERMISSION_REPLY,
+    PermissionDenied,
+    UsageError,
+    dispatch,
+    parse_invocation,
+)
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
+from tests.servicehost import FakeHost
 from tests.test_items import items, open_seance, refused, run
 
 AGENDA = ["Tour d'écran et actualités locales", "Partage d'expérience par Arras",
@@ -259,31 +266,6 @@ def test_the_autoclose_job_closes_once_and_leaves_a_closed_seance_alone(config, 
                         lambda ctx: seance_service.close_by_itself(second.id, ctx)) == 0
 
 
-class FakeHost:
-    """What the runtime gives a service, over the test database and a Core."""
-
-    def __init__(self, config, db, room, now):
-        self.config, self.db, self.bot_user_id = config, db, "@maillage:localhost"
-        self.core = Core(config, db, self.bot_user_id, clock=lambda: now)
-        self.room, self.now, self.jobs, self.changes = room, now, [], asyncio.Event()
-
-    def clock(self):
-        return self.now
-
-    async def in_worker(self, function, *args):
-        return function(*args)
-
-    async def run_job(self, room_id, job_key, action):
-        self.jobs.append(job_key)
-        return self.core.run_job(job_key, self.room, action)
-
-    def wake_outbox(self):
-        pass
-
-    def subscribe_changes(self):
-        return self.changes
-
-
 async def test_the_service_closes_a_forgotten_seance(config, db, room, make_ctx):
     seance = open_seance(make_ctx)
     host = FakeHost(config, db, room, NOW + timedelta(hours=1))
@@ -292,7 +274,7 @@ async def test_the_service_closes_a_forgotten_seance(config, db, room, make_ctx)
         await asyncio.sleep(0.05)
         assert host.jobs == [] and seances(db)[0].status == SeanceStatus.OPEN
         host.now = NOW + timedelta(hours=12, minutes=1)
-        host.changes.set()                    # a sync batch was handled: check again
+        host.changed()                        # a sync batch was handled: check again
         for _ in range(100):
             if host.jobs:
                 break
