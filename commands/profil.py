@@ -34,9 +34,12 @@ def _show(ctx: Context, intro: str) -> None:
     profile = load_profile(ctx.session, ctx.sender)
     line = md_line(person_line(profile, ctx.sender_name))
     prefix = ctx.config.bot.command_prefix
-    hint = ""
+    missing = []
     if profile is None or not (profile.fonction and profile.structure):
-        hint = f"  \nPour compléter : `{prefix}{USAGE_SET}`, et `{prefix}{USAGE_NAME}`."
+        missing.append(f"`{prefix}{USAGE_SET}`")
+    if profile is None or not profile.full_name:
+        missing.append(f"`{prefix}{USAGE_NAME}`")
+    hint = f"  \nPour compléter : {' et '.join(missing)}." if missing else ""
     role = "  \nVous faites partie de l'animation de ce salon." if ctx.is_facilitator else ""
     ctx.reply(f"{intro} **{line}**{hint}{role}")
 

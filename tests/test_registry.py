@@ -110,3 +110,11 @@ def test_a_crashing_listener_skips_its_event_without_stopping_the_bot(config, db
     with db.session() as session:
         assert session.get(ProcessedEvent, "$poison") is not None   # not replayed forever
         assert session.get(Profile, "@ghost:localhost") is None      # its changes rolled back
+
+
+def test_profile_hint_names_only_what_is_missing(make_ctx):
+    ctx = make_ctx()
+    REGISTRY.find("profil").subcommands["nom"].handler(ctx, "Mme De Castro Anabela")
+    assert "!profil <fonction> ; <structure>" in ctx.replies[-1] and "!profil nom" not in ctx.replies[-1]
+    REGISTRY.find("profil").handler(ctx, "Cheffe de projet ; CE Beauvais")
+    assert "Pour compléter" not in ctx.replies[-1]
