@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
@@ -338,7 +338,3 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return parse_config(raw, env, base=path.resolve().parent)
 
-
-def with_overrides(config: Config, **sections: Any) -> Config:
-    """Return a copy with whole sections replaced (used by the demo and tests)."""
-    return replace(config, **sections)

@@ -77,14 +77,9 @@ class Core:
     def is_facilitator(self, room: RoomState, user_id: str) -> bool:
         return is_facilitator(self.config.bot, room, user_id)
 
-    def already_processed(self, event_id: str) -> bool:
-        with self.db.session() as session:
-            return session.get(ProcessedEvent, event_id) is not None
-
     def handle(self, record: Record, room: RoomState) -> int:
-        """Handle one event exactly once; returns the number of messages queued."""
-        if self.already_processed(record.event_id):
-            return 0
+        """Handle one event exactly once (``_finish`` skips a processed one inside its
+        transaction); returns the number of messages queued."""
         if record.sender == self.bot_user_id:
             return self._finish(record, room, lambda ctx: None)
         if not isinstance(record, Message):

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import calendar
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dateparser
 from dateutil.rrule import FR, MO, MONTHLY, SA, SU, TH, TU, WE, WEEKLY, rrule
+
+from bot.text import normalize  # noqa: F401  (also part of this module's API)
 
 __all__ = [
     "DateError",
@@ -271,12 +272,6 @@ class Recurrence:
 # ---------------------------------------------------------------------------
 # Text helpers
 # ---------------------------------------------------------------------------
-
-
-def normalize(text: str) -> str:
-    """Lowercase ``text`` and strip its accents, for matching."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def _canonical(text: str) -> str:

@@ -277,8 +277,9 @@ def feed_url(runtime) -> str:
     """The calendar feed URL of the demo room (its token exists once ``!agenda`` ran)."""
     from sqlmodel import select
 
+    from bot import calendar
     from bot.models import CalendarFeed
 
     with runtime.db.session() as session:
         feed = session.exec(select(CalendarFeed)).first()
-    return f"{runtime.config.http.public_url}/calendar/{feed.token}.ics" if feed else ""
+    return calendar.feed_url(runtime.config, feed.token) if feed else ""

@@ -20,7 +20,7 @@ BOT_PASSWORD = "bot-password-for-tests"
 
 
 def write_config(directory: Path, homeserver: str, *, timeline_limit: int = 50,
-                 extra: str = "") -> Path:
+                 extra: str = "", bot_localpart: str = BOT_LOCALPART) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if "[http]" not in extra:  # each bot its own feed server port: tests run bots side by side
         port = free_port()
@@ -29,7 +29,7 @@ def write_config(directory: Path, homeserver: str, *, timeline_limit: int = 50,
     config.write_text(f"""
 [matrix]
 homeserver = "{homeserver}"
-user_id = "@{BOT_LOCALPART}:localhost"
+user_id = "@{bot_localpart}:localhost"
 password = "{BOT_PASSWORD}"
 store_path = "store"
 sync_timeout_ms = 2000
@@ -108,17 +108,17 @@ async def ask(user: MatrixUser, room: str, text: str, bot_id: str = BOT) -> str:
 
 async def start_world(synapse, directory: Path, facilitator: tuple[str, str],
                       members: list[tuple[str, str]], *, extra: str = "",
-                      ready_log: str = "logged in as"):
+                      ready_log: str = "logged in as", bot_localpart: str = BOT_LOCALPART):
     """The usual e2e set-up: the bot running, a facilitator's new v11 room with the bot
     and the members joined, the bot's welcome received. Returns (bot, room, users)."""
-    await ensure_bot_account(synapse)
+    bot_id = await ensure_bot_account(synapse, bot_localpart)
     lead = await MatrixUser.create(synapse, *facilitator)
     others = [await MatrixUser.create(synapse, *member) for member in members]
-    bot = BotProcess(write_config(directory, synapse.base_url, extra=extra))
+    bot = BotProcess(write_config(directory, synapse.base_url, extra=extra, bot_localpart=bot_localpart))
     bot.start()
     bot.wait_log(ready_log)
-    room = await lead.create_room(version="11", invite=[BOT] + [u.user_id for u in others])
+    room = await lead.create_room(version="11", invite=[bot_id] + [u.user_id for u in others])
     for user in others:
         await user.join(room)
-    await lead.wait_for(room, lambda ev: notices_from(ev, BOT), what="welcome notice")
+    await lead.wait_for(room, lambda ev: notices_from(ev, bot_id), what="welcome notice")
     return bot, room, [lead, *others]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, write_config
+from tests.botproc import BOT_LOCALPART, BotProcess, ask, start_world
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 
 pytestmark = pytest.mark.e2e
@@ -45,11 +45,7 @@ class World:
 
     async def ask(self, user: MatrixUser, text: str) -> str:
         """Send a command and return the bot's single reply to it."""
-        event_id = await user.say(self.room, text)
-        replies = await user.wait_for(self.room, lambda ev: replies_to(ev, self.bot_id, event_id),
-                                      what=f"reply to {text!r}")
-        assert len(replies) == 1
-        return body_of(replies[0])
+        return await ask(user, self.room, text, self.bot_id)
 
     def notices(self, events: list[dict], text: str = "") -> list[dict]:
         return [n for n in notices_from(events, self.bot_id) if text in body_of(n)]
@@ -67,21 +63,13 @@ async def world(synapse, tmp_path, request):
     Each test has its own bot account: a fresh bot on the shared account would find its
     joins to the earlier tests' rooms in its first sync and replay them."""
     suffix = request.node.name.replace("_", "")[-12:].lower()
-    bot_id = await synapse.register_user(f"{BOT_LOCALPART}-r{suffix}", BOT_PASSWORD,
-                                         displayname="Maillage")
-    maita = await MatrixUser.create(synapse, f"maita-r{suffix}", "Maïta Giraldi")
-    members = [await MatrixUser.create(synapse, f"{name.split()[0].lower()}-r{suffix}", name)
+    localpart = f"{BOT_LOCALPART}-r{suffix}"
+    members = [(f"{name.split()[0].lower()}-r{suffix}", name)
                for name in ("Anabela De Castro", "Quentin Poilvé", "Sophie Jehl")]
-    config = write_config(tmp_path / "bot", synapse.base_url, extra=EXTRA_CONFIG)
-    config.write_text(config.read_text().replace(f"@{BOT_LOCALPART}:localhost", bot_id))
-    bot = BotProcess(config)
-    bot.start()
-    bot.wait_log("logged in as")
-    room = await maita.create_room(version="11", invite=[bot_id, *(m.user_id for m in members)])
-    for member in members:
-        await member.join(room)
-    await maita.wait_for(room, lambda ev: notices_from(ev, bot_id), what="welcome notice")
-    yield World(bot, bot_id, room, maita, members)
+    bot, room, (maita, *others) = await start_world(
+        synapse, tmp_path / "bot", (f"maita-r{suffix}", "Maïta Giraldi"), members,
+        extra=EXTRA_CONFIG, bot_localpart=localpart)
+    yield World(bot, f"@{localpart}:localhost", room, maita, others)
     if bot.alive():
         bot.stop()
 
