@@ -38,10 +38,12 @@ log = logging.getLogger(__name__)
 MAX_RETRY_WAIT_SECONDS = 30
 
 
-# Not worth retrying the same request: the homeserver said no, not "not now".
-PERMANENT_ERRCODES = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE",
-                      "M_INVALID_PARAM", "M_UNRECOGNIZED", "M_BAD_STATE", "M_UNKNOWN_TOKEN",
-                      "M_MISSING_TOKEN", "M_USER_DEACTIVATED"}
+# Worth retrying later: no Matrix error at all (connection lost, a proxy's error page,
+# a timeout), a rate limit, or Synapse's catch-all for server errors. Any other error
+# code is the homeserver saying no to this request, which retrying will not change.
+TRANSIENT_ERRCODES = {None, "M_LIMIT_EXCEEDED", "M_UNKNOWN"}
+# The annotation (our ✅) is already on the event: what the request wanted is done.
+ALREADY_DONE_ERRCODES = {"M_DUPLICATE_ANNOTATION"}
 
 
 class MatrixError(RuntimeError):
@@ -54,7 +56,11 @@ class MatrixError(RuntimeError):
     @property
     def permanent(self) -> bool:
         """A refusal; otherwise (5xx, proxy error page, timeout) try again later."""
-        return self.errcode in PERMANENT_ERRCODES
+        return self.errcode not in TRANSIENT_ERRCODES
+
+    @property
+    def already_done(self) -> bool:
+        return self.errcode in ALREADY_DONE_ERRCODES
 
 
 @dataclass

@@ -19,14 +19,15 @@ def pending(db: Database, limit: int = 20) -> list[Outbox]:
         return list(session.exec(query))
 
 
-def mark_sent(db: Database, row_id: int, event_id: str) -> None:
-    """Record the event id; a tagged row tells its hook (e.g. announcement → rencontre)."""
+def mark_sent(db: Database, row_id: int, event_id: str | None) -> None:
+    """Record the event id (None: already there, e.g. a duplicate ✅); a tagged row tells
+    its hook (e.g. announcement → rencontre)."""
     with db.session() as session:
         row = session.get(Outbox, row_id)
         row.sent_at, row.sent_event_id = utcnow(), event_id
         prefix, _, value = row.tag.partition(":")
         hook = sent_hooks.get(prefix)
-        if hook is not None:
+        if hook is not None and event_id is not None:
             hook(session, value, event_id)
 
 

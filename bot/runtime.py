@@ -254,6 +254,9 @@ class Runtime:
                                                           content.get("body", "fichier"))
             event_id = await self.matrix.send(room_id, row.event_type, content, row.txn_id)
         except MatrixError as error:
+            if error.already_done:
+                await self.in_worker(outbox.mark_sent, self.db, row.id, None)
+                return SENT
             if not error.permanent:
                 log.warning("sending %s failed, will retry: %s", row.txn_id, error)
                 return RETRY

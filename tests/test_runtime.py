@@ -35,13 +35,15 @@ class ScriptedMatrix:
 
     user_id, device_id = BOT, "DEVICE"
 
-    def __init__(self, store_path, batches, backfill_failures=0, send_failures=(), refuse_reply_to=""):
+    def __init__(self, store_path, batches, backfill_failures=0, send_failures=(), refuse_reply_to="",
+                 refusal="M_FORBIDDEN"):
         self.store = SessionStore(store_path)
         self.batches = list(batches)
         self.syncs: list[str | None] = []
         self.backfill_failures = backfill_failures
         self.send_failures = list(send_failures)   # errcodes to raise, in order, before succeeding
         self.refuse_reply_to = refuse_reply_to     # the reply to this event is always refused
+        self.refusal = refusal                     # … with this error code
         self.sent: list[tuple[str, str]] = []
         self.refusals = 0
         self.done = asyncio.Event()
@@ -68,7 +70,7 @@ class ScriptedMatrix:
             raise MatrixError("send", Response(self.send_failures.pop(0)))
         if content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == self.refuse_reply_to:
             self.refusals += 1
-            raise MatrixError("send", Response("M_FORBIDDEN"))
+            raise MatrixError("send", Response(self.refusal))
         self.sent.append((txn_id, content.get("body", "")))
         return f"$sent{len(self.sent)}"
 
@@ -135,3 +137,21 @@ async def test_server_errors_keep_messages_in_order_and_refusals_count(config):
     sent_rows = [row for row in rows if row.sent_at is not None]
     assert all(row.attempts == 0 for row in sent_rows)          # outages are not attempts
     assert [txn for txn, _ in matrix.sent] == [row.txn_id for row in sent_rows]  # in order
+
+
+async def test_an_error_code_nobody_listed_is_a_refusal_not_a_blocked_queue(config):
+    matrix = ScriptedMatrix(config.matrix.store_path, batches(), refuse_reply_to="$gap1",
+                            refusal="M_EXCLUSIVE")
+    await run_until_done(Runtime(config, matrix), matrix)
+    rows = outbox_rows(config)
+    assert [row.source_event_id for row in rows if row.sent_at is None] == ["$gap1"]
+    assert [row.source_event_id for row in rows if row.sent_at is not None] == ["$gap2", "$last"]
+
+
+async def test_a_duplicate_reaction_counts_as_sent(config):
+    matrix = ScriptedMatrix(config.matrix.store_path, batches(), refuse_reply_to="$gap1",
+                            refusal="M_DUPLICATE_ANNOTATION")
+    await run_until_done(Runtime(config, matrix), matrix)
+    rows = outbox_rows(config)
+    assert all(row.sent_at is not None and row.attempts == 0 for row in rows)
+    assert [row.sent_event_id is None for row in rows] == [True, False, False]
