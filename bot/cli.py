@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.crosssigning import CrossSigningError
 from bot.db import Database, DatabaseTooNew
 from bot.logs import setup_logging, url_password
 
@@ -59,6 +60,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     except DatabaseTooNew as error:
         log.error("%s", error)
         return EXIT_DATABASE
+    except CrossSigningError as error:
+        log.error("%s", error)
+        return EXIT_LOGIN
+    return 0
+
+
+async def _reset_identity(config: Config) -> str:
+    from bot.matrix import MatrixClient
+
+    client = MatrixClient(config.matrix)
+    try:
+        await client.login()
+        return await client.reset_identity()
+    finally:
+        await client.close()
+
+
+def cmd_reset_identity(args: argparse.Namespace) -> int:
+    """Replace the account's cross-signing identity by a new one held by the bot."""
+    config = _load(args.config)
+    setup_logging(args.verbose, config_secrets(config))
+    if not args.yes:
+        print("maillage: this replaces the cross-signing identity of "
+              f"{config.matrix.user_id}; people who verified it will have to verify it again. "
+              "Run again with --yes to confirm.", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        master = asyncio.run(_reset_identity(config))
+    except Exception as error:  # report to the operator: refused upload, wrong password, …
+        print(f"maillage: identity reset failed: {error}", file=sys.stderr)
+        return EXIT_LOGIN
+    print(f"new cross-signing identity for {config.matrix.user_id}: master key {master}; "
+          "this device is signed by it")
     return 0
 
 
@@ -142,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("run", "run the bot").set_defaults(func=cmd_run)
     with_config("check", "validate the configuration, the database and the login").set_defaults(
         func=cmd_check)
+    reset = with_config("reset-identity", "give the bot account a new cross-signing identity "
+                                          "(replaces one made elsewhere, e.g. in Element)")
+    reset.add_argument("--yes", action="store_true", help="confirm the replacement")
+    reset.set_defaults(func=cmd_reset_identity)
     demo = commands.add_parser("demo", help="throwaway homeserver + bot + scripted séance")
     demo.add_argument("-o", "--output", type=Path, default=None)
     demo.add_argument("-v", "--verbose", action="store_true")

@@ -1,7 +1,16 @@
-"""The thin Matrix adapter over matrix-nio: log in, sync, send, upload, join.
+"""The thin Matrix adapter over matrix-nio: log in, sync, send, upload, join, decrypt.
 
 It turns nio responses into raw event dicts and plain values; no business logic
-lives here. Rate limits (``M_LIMIT_EXCEEDED``) are waited out by nio itself
+lives here.
+
+End-to-end encryption is nio's (vodozemac behind it): timeline events of encrypted
+rooms come out of :meth:`MatrixClient.sync` already decrypted, sends to encrypted rooms
+are encrypted, files for them are uploaded as encrypted attachments. An event nio could
+not decrypt yet keeps its ``m.room.encrypted`` type: the runtime parks it and asks
+:meth:`MatrixClient.decrypt` again when keys arrive. The crypto store (olm account,
+sessions, room keys) is nio's SQLite store under ``matrix.store_path``; nio writes
+received room keys to it while handling the sync response, before the runtime stores
+the sync token, so a crash never loses a key it acknowledged. Rate limits (``M_LIMIT_EXCEEDED``) are waited out by nio itself
 (``max_limit_exceeded=None`` honours ``retry_after_ms``) and connection errors are
 retried with capped exponential backoff (``max_timeouts=None``): together with
 stable transaction ids, a send survives the homeserver going away and coming back.
@@ -17,18 +26,26 @@ from typing import Any
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    EncryptionError,
     ErrorResponse,
     JoinError,
+    KeysQueryError,
+    KeysUploadError,
+    LocalProtocolError,
     LoginError,
+    MegolmEvent,
     RoomCreateError,
     RoomMessagesError,
     RoomSendError,
+    SendRetryError,
     SyncError,
     UploadError,
     WhoamiError,
 )
-from nio.api import MessageDirection
+from nio.api import Api, MessageDirection
+from nio.store import SqliteStore
 
+from bot import crosssigning
 from bot.config import MatrixConfig
 from bot.logs import register_secret
 from bot.store import Credentials, SessionStore
@@ -89,16 +106,22 @@ class SyncBatch:
 
 
 def _client_config() -> AsyncClientConfig:
-    return AsyncClientConfig(store_sync_tokens=False, encryption_enabled=False,
+    # SqliteStore: the whole crypto state in one SQLite file (DefaultStore adds trust files).
+    return AsyncClientConfig(store_sync_tokens=False, encryption_enabled=True, store=SqliteStore,
                              max_limit_exceeded=None, max_timeouts=None, backoff_factor=0.5,
                              max_timeout_retry_wait_time=MAX_RETRY_WAIT_SECONDS)
+
+
+MEGOLM = "m.megolm.v1.aes-sha2"
 
 
 class MatrixClient:
     def __init__(self, config: MatrixConfig):
         self.config = config
         self.store = SessionStore(config.store_path)
-        self.client = AsyncClient(config.homeserver, config.user_id, config=_client_config())
+        config.store_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.client = AsyncClient(config.homeserver, config.user_id, store_path=str(config.store_path),
+                                  config=_client_config())
 
     @property
     def user_id(self) -> str:
@@ -130,10 +153,48 @@ class MatrixClient:
         if isinstance(whoami, WhoamiError) or whoami.user_id != self.config.user_id:
             self.client.access_token = ""
             return False
-        self.client.user_id = whoami.user_id
-        self.client.device_id = whoami.device_id or device_id or ""
         register_secret(token)
+        # restore_login also opens this device's crypto store (olm account, room keys).
+        self.client.restore_login(whoami.user_id, whoami.device_id or device_id or "", token)
         return True
+
+    async def prepare_encryption(self) -> str:
+        """Publish the device's keys and make sure the device is cross-signed by the bot's
+        own identity (see :mod:`bot.crosssigning`); returns what was done, for the log."""
+        self._restrict_store_files()
+        if self.client.should_upload_keys:
+            response = await self.client.keys_upload()
+            if isinstance(response, KeysUploadError):
+                raise MatrixError("keys upload", response)
+        return await crosssigning.ensure_identity(self.request, self.user_id, self.device_id,
+                                                  self.config.store_path, self.config.password)
+
+    async def reset_identity(self) -> str:
+        """Give the account a new cross-signing identity of the bot's (operator's choice)."""
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        identity = await crosssigning.reset_identity(self.request, self.user_id, self.device_id,
+                                                     self.config.store_path, self.config.password)
+        self._restrict_store_files()
+        return identity.master_public
+
+    def _restrict_store_files(self) -> None:
+        """The crypto store holds the device's private keys: owner-only, like the token."""
+        self.config.store_path.chmod(0o700)
+        for path in self.config.store_path.iterdir():
+            if path.is_file():
+                path.chmod(0o600)
+
+    async def request(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A raw authenticated Client-Server API call (for what nio has no method for)."""
+        headers = {"Authorization": f"Bearer {self.client.access_token}",
+                   "Content-Type": "application/json"}
+        response = await self.client.send(method, path, Api.to_json(body), headers=headers)
+        try:
+            answer = await response.json(content_type=None)
+        finally:
+            response.release()
+        return response.status, answer if isinstance(answer, dict) else {}
 
     async def _save(self) -> None:
         register_secret(self.client.access_token)
@@ -147,6 +208,7 @@ class MatrixClient:
                                           sync_filter=sync_filter)
         if isinstance(response, SyncError):
             raise MatrixError("sync", response)
+        await self._crypto_housekeeping()
         joined = [
             RoomBatch(room_id, [e.source for e in info.state], [e.source for e in info.timeline.events],
                       info.timeline.limited, info.timeline.prev_batch)
@@ -155,6 +217,42 @@ class MatrixClient:
         invites = [Invite(room_id, _inviter(info.invite_state, self.user_id))
                    for room_id, info in response.rooms.invite.items()]
         return SyncBatch(response.next_batch, joined, invites, list(response.rooms.leave))
+
+    async def _crypto_housekeeping(self) -> None:
+        """What nio's sync_forever does between syncs: send queued to-device messages (key
+        requests), publish new one-time keys, learn the devices of the rooms' members."""
+        if self.client.outgoing_to_device_messages:
+            await self.client.send_to_device_messages()
+        if self.client.should_upload_keys:
+            response = await self.client.keys_upload()
+            if isinstance(response, KeysUploadError):
+                raise MatrixError("keys upload", response)
+        if self.client.should_query_keys:
+            response = await self.client.keys_query()
+            if isinstance(response, KeysQueryError):
+                raise MatrixError("keys query", response)
+
+    def decrypt(self, room_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The clear event of an ``m.room.encrypted`` one, or None while its key is missing."""
+        try:
+            encrypted = MegolmEvent.from_dict(event)
+            encrypted.room_id = room_id
+            return self.client.decrypt_event(encrypted).source
+        except (EncryptionError, LocalProtocolError, KeyError, TypeError, AttributeError):
+            return None
+
+    async def request_room_key(self, room_id: str, event: dict[str, Any]) -> None:
+        """Ask the sender's devices for a missing room key (as Element does); once per session."""
+        try:
+            encrypted = MegolmEvent.from_dict(event)
+            encrypted.room_id = room_id
+            await self.client.request_room_key(encrypted)
+        except (LocalProtocolError, KeyError, TypeError, AttributeError):
+            pass  # already requested for that session, or not a Megolm event at all
+
+    def is_encrypted(self, room_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return room_id in self.client.encrypted_rooms or bool(room and room.encrypted)
 
     async def messages_between(self, room_id: str, start: str, end: str) -> list[dict[str, Any]]:
         """Events from ``start`` back to ``end`` (a sync token), oldest first: the gap of a
@@ -174,17 +272,37 @@ class MatrixClient:
         return events
 
     async def send(self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str) -> str:
-        response = await self.client.room_send(room_id, event_type, content, tx_id=txn_id)
+        """Send (encrypted in an encrypted room; nio leaves ``m.reaction`` in the clear, as
+        Element does). Room keys go to every device of the members: the bot, like Element,
+        does not require people to have verified their devices."""
+        try:
+            response = await self.client.room_send(room_id, event_type, content, tx_id=txn_id,
+                                                   ignore_unverified_devices=True)
+        except (LocalProtocolError, SendRetryError) as error:
+            # The room is not in nio's state yet (joined a moment ago: the next sync brings
+            # it) or the members' keys could not be fetched: worth retrying, not a refusal.
+            raise MatrixError("send", str(error)) from None
         if isinstance(response, RoomSendError):
             raise MatrixError("send", response)
         return response.event_id
 
-    async def upload(self, data: bytes, mimetype: str, filename: str) -> str:
-        response, _ = await self.client.upload(lambda *_: data, content_type=mimetype,
-                                               filename=filename, filesize=len(data))
+    async def attach_file(self, room_id: str, content: dict[str, Any], data: bytes) -> dict[str, Any]:
+        """``content`` with the uploaded file: ``url`` in a clear room, an encrypted
+        attachment (``file``: url, key, iv, hashes) in an encrypted one."""
+        mimetype = content.get("info", {}).get("mimetype", "")
+        encrypt = self.is_encrypted(room_id)
+        response, keys = await self.client.upload(lambda *_: data, content_type=mimetype,
+                                                  filename=content.get("body", "fichier"),
+                                                  filesize=len(data), encrypt=encrypt)
         if isinstance(response, UploadError):
             raise MatrixError("upload", response)
-        return response.content_uri
+        content = dict(content)
+        if encrypt:
+            content.pop("url", None)
+            content["file"] = {"url": response.content_uri, **keys}
+        else:
+            content["url"] = response.content_uri
+        return content
 
     async def join(self, room_id: str) -> None:
         response = await self.client.join(room_id)
@@ -197,8 +315,10 @@ class MatrixClient:
             raise MatrixError("leave", response)
 
     async def create_direct_room(self, user_id: str) -> str:
-        response = await self.client.room_create(is_direct=True, invite=[user_id],
-                                                 preset=None)
+        # Encrypted, as Element and Tchap create direct chats.
+        encryption = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
+        response = await self.client.room_create(is_direct=True, invite=[user_id], preset=None,
+                                                 initial_state=[encryption])
         if isinstance(response, RoomCreateError):
             raise MatrixError("create DM", response)
         return response.room_id

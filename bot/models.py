@@ -57,6 +57,23 @@ class ProcessedEvent(SQLModel, table=True):
     handled_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class UndecryptableEvent(SQLModel, table=True):
+    """An encrypted event whose room key the bot does not have (yet).
+
+    Kept with the sync batch that brought it, so moving the sync token on never loses
+    it: it is decrypted and handled when its key arrives, and counted as unreadable in
+    the séance summary and the minutes while it stays here.
+    """
+
+    __tablename__ = "undecryptable_event"
+    event_id: str = Field(primary_key=True)
+    room_id: str = Field(index=True)
+    sender: str
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    first_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    event: dict = Field(sa_column=Column(JSON, nullable=False))
+
+
 class Outbox(SQLModel, table=True):
     """Something to send to Matrix, recorded with its transaction id before sending.
 

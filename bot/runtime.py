@@ -19,7 +19,7 @@ from typing import Any, Callable, TypeVar
 import aiohttp
 from sqlalchemy.exc import DBAPIError
 
-from bot import outbox, rooms
+from bot import outbox, rooms, undecryptable
 from bot.config import Config
 from bot.core import Core
 from bot.db import Database
@@ -31,6 +31,7 @@ from bot.services import SERVICES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ENCRYPTED = "m.room.encrypted"
 
 OUTBOX_POLL_SECONDS = 30
 SYNC_ERROR_BACKOFF = (1, 2, 5, 10, 30)
@@ -66,6 +67,7 @@ class Runtime:
         self.core: Core | None = None
         self.ready = asyncio.Event()
         self._change_listeners: list[asyncio.Event] = []
+        self._parked = True   # encrypted events may wait for their keys: look at start
 
     # --- what services see (bot.services.ServiceHost) --------------------------------
 
@@ -107,12 +109,18 @@ class Runtime:
         if before != after:
             log.info("database migrated from %s to %s", before, after)
         await self.matrix.login()
+        identity = await self.matrix.prepare_encryption()
         self.core = Core(self.config, self.db, self.matrix.user_id)
-        log.info("logged in as %s (device %s)", self.matrix.user_id, self.matrix.device_id)
+        log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
+                 self.matrix.user_id, self.matrix.device_id, identity)
 
     async def run(self) -> None:
         """Start, then sync and send until cancelled."""
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
         tasks = [asyncio.create_task(self.sync_loop(), name="sync"),
                  asyncio.create_task(self.outbox_loop(), name="outbox")]
         tasks += [asyncio.create_task(run(self), name=run.__module__) for run in SERVICES]
@@ -167,6 +175,8 @@ class Runtime:
             await self.handle_room(room_batch, since, first_start)
         for room_id in batch.left:
             self.rooms.pop(room_id, None)
+        if self._parked:
+            await self.retry_undecryptable()
 
     async def handle_invite(self, invite: Invite) -> None:
         if not inviter_allowed(invite.inviter, self.config.bot.allowed_inviters):
@@ -186,14 +196,46 @@ class Runtime:
         # Skipped events (history before our join) still carry room state.
         for event in batch.state + [e for e in batch.timeline if e.get("event_id") not in new_ids]:
             state.apply(event)
-        if state.encrypted or any(e.get("type") == "m.room.encryption" for e in events):
-            state.encrypted = True
-            await self.in_worker(rooms.warn_encrypted_once, self.db, batch.room_id, utcnow())
         for event in events:
             state.apply(event)
-            record = parse_event(event, batch.room_id)
-            if record is not None:
-                await self.in_worker(self.core.handle, record, state)
+            if event.get("type") == ENCRYPTED:
+                await self.park(batch.room_id, event)
+            else:
+                await self.handle_event(batch.room_id, event, state)
+
+    async def handle_event(self, room_id: str, event: dict[str, Any], state: RoomState) -> None:
+        record = parse_event(event, room_id)
+        if record is not None:
+            await self.in_worker(self.core.handle, record, state)
+
+    # --- encrypted events waiting for their keys ----------------------------------
+
+    async def park(self, room_id: str, event: dict[str, Any]) -> None:
+        """Keep an event nio could not decrypt (its room key is late) and ask the sender's
+        devices for the key; a redacted one has nothing left to read."""
+        content = event.get("content") or {}
+        if (event.get("sender") == self.matrix.user_id or "ciphertext" not in content
+                or (event.get("unsigned") or {}).get("redacted_because")):
+            return
+        if await self.in_worker(undecryptable.park, self.db, room_id, event, utcnow()):
+            log.warning("cannot decrypt %s from %s in %s yet (session %s): waiting for its key",
+                        event.get("event_id"), event.get("sender"), room_id, content.get("session_id"))
+            await self.matrix.request_room_key(room_id, event)
+        self._parked = True
+
+    async def retry_undecryptable(self) -> None:
+        """Decrypt and handle the parked events whose keys have arrived since."""
+        waiting = await self.in_worker(undecryptable.waiting, self.db, utcnow())
+        self._parked = bool(waiting)
+        decrypted: list[str] = []
+        for room_id, event in waiting:
+            clear = self.matrix.decrypt(room_id, event)
+            if clear is None:
+                continue
+            log.info("decrypted %s in %s now that its key arrived", event["event_id"], room_id)
+            await self.handle_event(room_id, clear, self.room_state(room_id))
+            decrypted.append(event["event_id"])
+        await self.in_worker(undecryptable.forget, self.db, decrypted)
 
     async def _new_events(self, batch: RoomBatch, since: str | None,
                           first_start: bool) -> list[dict[str, Any]]:
@@ -249,9 +291,7 @@ class Runtime:
             room_id = row.room_id or await self._direct_room(row.dm_user)
             content = dict(row.content)
             if row.file_data is not None:
-                info = content.get("info", {})
-                content["url"] = await self.matrix.upload(row.file_data, info.get("mimetype", ""),
-                                                          content.get("body", "fichier"))
+                content = await self.matrix.attach_file(room_id, content, row.file_data)
             event_id = await self.matrix.send(room_id, row.event_type, content, row.txn_id)
         except MatrixError as error:
             if error.already_done:

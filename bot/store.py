@@ -26,7 +26,7 @@ class Credentials:
         return f"Credentials(user_id={self.user_id!r}, device_id={self.device_id!r}, access_token='***')"
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -54,7 +54,7 @@ class SessionStore:
         return credentials
 
     def save_credentials(self, credentials: Credentials) -> None:
-        _atomic_write(self.credentials_file, json.dumps(asdict(credentials)))
+        atomic_write(self.credentials_file, json.dumps(asdict(credentials)))
 
     def forget_credentials(self) -> None:
         self.credentials_file.unlink(missing_ok=True)
@@ -66,4 +66,4 @@ class SessionStore:
             return None
 
     def save_sync_token(self, token: str) -> None:
-        _atomic_write(self.token_file, token)
+        atomic_write(self.token_file, token)

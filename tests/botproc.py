@@ -6,6 +6,8 @@ A subprocess, not a task, so tests can stop it, restart it and kill -9 it.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,13 +47,38 @@ url = "sqlite:///maillage.db"
     return config
 
 
+# The bot's cross-signing keys per (homeserver, account), once a bot made them. Tests run
+# many bots, each with a fresh store, on one account per Synapse: like an operator moving
+# the bot, they carry its identity over (a fresh store with no keys would rightly be
+# refused by an account that already has an identity).
+_IDENTITIES: dict[tuple[str, str], Path] = {}
+
+
+def _account_of(config: Path) -> tuple[str, str]:
+    text = config.read_text(encoding="utf-8")
+    homeserver = re.search(r'^homeserver = "([^"]+)"', text, re.M).group(1)
+    user_id = re.search(r'^user_id = "([^"]+)"', text, re.M).group(1)
+    return homeserver, user_id
+
+
 class BotProcess:
     def __init__(self, config: Path):
         self.config = config
         self.log_path = config.parent / "bot.log"
+        self.identity_file = config.parent / "store" / "cross_signing.json"
         self.process: subprocess.Popen | None = None
 
+    def _carry_identity(self) -> None:
+        account = _account_of(self.config)
+        known = _IDENTITIES.get(account)
+        if self.identity_file.exists():
+            _IDENTITIES.setdefault(account, self.identity_file)
+        elif known is not None and known.exists():
+            self.identity_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copy2(known, self.identity_file)
+
     def start(self) -> None:
+        self._carry_identity()
         log = open(self.log_path, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "-c", str(self.config)],
@@ -71,6 +98,10 @@ class BotProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def _remember_identity(self) -> None:
+        if self.identity_file.exists():
+            _IDENTITIES.setdefault(_account_of(self.config), self.identity_file)
+
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
@@ -82,6 +113,7 @@ class BotProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not in bot log:\n{self.log()[-3000:]}")
             time.sleep(0.2)
+        self._remember_identity()
 
 
 BOT = f"@{BOT_LOCALPART}:localhost"

@@ -1,7 +1,7 @@
 """End-to-end: the real bot (subprocess) against a real Synapse.
 
 Covers: invite → join, `!aide`, `!profil`, unknown command, a refused stranger
-invite, encrypted room notice, restart without repeated replies, kill -9 in the
+invite, restart without repeated replies, kill -9 in the
 middle of a burst (every command answered exactly once), a limited sync
 back-filled after downtime, v11/v12 facilitator rights, and `maillage check`.
 """
@@ -73,20 +73,6 @@ async def test_stranger_invite_is_refused(world, synapse):
         for e in ev), what="bot rejects the invite")
     assert await stranger.membership(room, BOT) == "leave"
     assert "refusing invite" in bot.log()
-
-
-async def test_encrypted_room_gets_a_notice(world):
-    bot, _room, maita, _anabela = world
-    room = await maita.create_room(invite=[BOT], encrypted=True)
-    await maita.wait_for(room, lambda ev: [n for n in notices_from(ev, BOT) if "chiffré" in body_of(n)],
-                         what="encrypted notice")
-    await maita.say(room, "!aide")  # unreadable for the bot in real life; the notice stays single
-    bot.stop()
-    bot.start()
-    await maita.wait_for(room, lambda ev: [n for n in notices_from(ev, BOT) if "!aide" in body_of(n)],
-                         what="welcome")
-    notices = [n for n in notices_from(await maita.messages(room), BOT) if "chiffré" in body_of(n)]
-    assert len(notices) == 1
 
 
 async def test_restart_does_not_repeat_replies(world):
