@@ -34,8 +34,9 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Self
 
 E2EE_DIR = Path(__file__).parent / "e2ee"
 DRIVER = E2EE_DIR / "driver.mjs"
@@ -83,7 +84,7 @@ class JsUser:
     # -- lifecycle -------------------------------------------------------
 
     @classmethod
-    async def spawn(cls, log_dir: Path | None = None, name: str = "user") -> "JsUser":
+    async def spawn(cls, log_dir: Path | None = None, name: str = "user") -> Self:
         """Start a driver process, not yet logged in; its stderr goes to a log file."""
         node = require_node()
         directory = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="maillage-e2ee-"))
@@ -99,7 +100,7 @@ class JsUser:
     @classmethod
     async def create(cls, server, localpart: str, displayname: str | None = None, *,
                      log_dir: Path | None = None, cross_sign: bool = True,
-                     isolation: bool = True, device_id: str | None = None) -> "JsUser":
+                     isolation: bool = True, device_id: str | None = None) -> Self:
         """Register ``localpart`` on ``server`` (a SynapseServer) and log in a new device.
 
         ``cross_sign=False`` skips bootstrapping cross-signing: the device then is one
@@ -145,7 +146,7 @@ class JsUser:
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
 
-    async def __aenter__(self) -> "JsUser":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
