@@ -18,12 +18,16 @@ tests/icaljs/node_modules: tests/icaljs/package-lock.json
 	npm ci --silent --no-audit --no-fund --prefix tests/icaljs
 	touch tests/icaljs/node_modules
 
+tests/e2ee/node_modules: tests/e2ee/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix tests/e2ee
+	touch tests/e2ee/node_modules
+
 demo: $(STAMP)
 	$(BIN)/maillage demo
 
 test: $(STAMP)
 	./scripts/install-system-deps.sh
-	$(MAKE) tests/icaljs/node_modules
+	$(MAKE) tests/icaljs/node_modules tests/e2ee/node_modules
 	$(BIN)/ruff check --select F,E9 bot commands tests bench
 	$(BIN)/python -m pytest -p no:cacheprovider
 
@@ -32,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/minutes.py
 
 clean:
-	rm -rf $(VENV) tests/icaljs/node_modules demo-output
+	rm -rf $(VENV) tests/icaljs/node_modules tests/e2ee/node_modules demo-output
