@@ -276,6 +276,10 @@ class MatrixClient:
         Element does). Room keys go to every device of the members: the bot, like Element,
         does not require people to have verified their devices."""
         try:
+            if self.is_encrypted(room_id) and self.client.should_query_keys:
+                # Learn new members' devices first: a Megolm session already shared does
+                # not go to devices found later, so they could not read this message.
+                await self.client.keys_query()
             response = await self.client.room_send(room_id, event_type, content, tx_id=txn_id,
                                                    ignore_unverified_devices=True)
         except (LocalProtocolError, SendRetryError) as error:

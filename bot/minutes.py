@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from bot import undecryptable
 from bot.capture import MeteoSummary, attendance, meteo_summary
 from bot.config import Config
 from bot.dates import When, format_day_fr, format_hours_fr, format_when_fr
@@ -516,7 +517,10 @@ def build_view(session: Session, seance: Seance, config: Config, room_state: Roo
         calendar_url=calendar_url(session, seance.room_id, config),
         register_text=(f"répondez « {config.bot.command_prefix}inscription n » dans le salon "
                        "ou réagissez ✅ à l'annonce.") if upcoming else "",
+        unreadable_note=undecryptable.unreadable_note(
+            undecryptable.count_between(session, seance.room_id, seance.opened_at, seance.closed_at)),
     )
+
 
 
 # --- finding a séance ---------------------------------------------------------------------------------

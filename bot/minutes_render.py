@@ -212,6 +212,8 @@ def _docx_header(w: _DocxWriter, view: MinutesView) -> None:
     if h.version > 1:
         updated = f", mise à jour du {h.updated_text}" if h.updated_text else ""
         w.paragraph([f"Version {h.version}{updated}"])
+    if view.unreadable_note:
+        w.paragraph([view.unreadable_note])
 
 
 def _title_text(view: MinutesView) -> str:

@@ -144,3 +144,4 @@ class MinutesView:
     next_meetings: tuple[NextMeeting, ...] = ()
     calendar_url: str = ""
     register_text: str = ""
+    unreadable_note: str = ""   # encrypted messages of the séance the bot never could decrypt

@@ -28,6 +28,7 @@ from bot.rencontres import cancelled_starts, ends_at, recurrence_of, when_of
 from bot.services import ServiceHost, service
 from bot.signals import seance_closed
 from bot.templating import render
+from bot.undecryptable import count_between, unreadable_note
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ def close(ctx: Context, seance: Seance, *, automatic: bool = False) -> None:
     ctx.session.flush()
     summary = render("seance_bilan.md.j2", ctx.config.minutes.templates_dir, number=seance.number,
                      title=seance.title, automatic=automatic, counts=_counts(ctx.session, seance),
-                     people=_participants(ctx, seance), prefix=ctx.config.bot.command_prefix)
+                     people=_participants(ctx, seance), prefix=ctx.config.bot.command_prefix,
+                     unreadable=unreadable_note(count_between(ctx.session, seance.room_id,
+                                                              seance.opened_at, seance.closed_at)))
     if automatic:
         ctx.send(summary)
     else:

@@ -64,3 +64,13 @@ def count_between(session: Session, room_id: str, start: datetime, end: datetime
     if end is not None:
         query = query.where(col(UndecryptableEvent.sent_at) <= end)
     return session.exec(query).one()
+
+
+def unreadable_note(count: int) -> str:
+    """What the minutes and the séance summary say of messages that stayed encrypted."""
+    if count == 0:
+        return ""
+    messages = "1 message chiffré n'a" if count == 1 else f"{count} messages chiffrés n'ont"
+    return (f"⚠️ {messages} pas pu être déchiffré{'s' if count > 1 else ''} par Maillage (la clé "
+            f"de l'expéditeur n'est jamais arrivée) : {'il manque' if count == 1 else 'ils manquent'} "
+            "à ce compte rendu.")
