@@ -433,6 +433,8 @@ _DAY_WORD = re.compile(r"^(?:1er|\d{1,2})$")
 _NUMERIC_DATE = re.compile(r"^\d{1,4}[/.-]\d{1,2}(?:[/.-]\d{1,4})?$")
 _YEAR_WORD = re.compile(r"^\d{4}$")
 _TIME_WORD = re.compile(r"^\d{1,2}(?:h\d{0,2}|:\d{2})(?:-\d{1,2}(?:h\d{0,2}|:\d{2})?)?$")
+# Between times only: "de 14h à 17h", "14h - 17h", "entre 14h et 17h".
+_TIME_LINKS = frozenset({"de", "des", "a", "au", "entre", "et", "-", "jusqu'a"})
 
 
 def _month_word(word: str) -> bool:
@@ -443,6 +445,14 @@ def _date_word(word: str) -> bool:
     plain = normalize(word).strip(",;")
     return (plain in WEEKDAYS or _month_word(word)
             or any(p.match(plain) for p in (_DAY_WORD, _NUMERIC_DATE, _YEAR_WORD, _TIME_WORD)))
+
+
+def _continues_date(words: list[str], index: int) -> bool:
+    """Is ``words[index]`` still part of the date ("de" only when a time follows)?"""
+    if _date_word(words[index]):
+        return True
+    following = words[index + 1] if index + 1 < len(words) else ""
+    return normalize(words[index]) in _TIME_LINKS and bool(_TIME_WORD.match(normalize(following)))
 
 
 def _looks_like_date(words: list[str], after_le: bool) -> bool:
@@ -467,7 +477,7 @@ def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str
     if not words or not _looks_like_date(words, after_le):
         return None
     longest = 1
-    while longest < min(len(words), DATE_WORDS_MAX) and _date_word(words[longest]):
+    while longest < min(len(words), DATE_WORDS_MAX + 2) and _continues_date(words, longest):
         longest += 1
     # Never shorter than the month and its year: "jeudi 31 février" must not be read as
     # "jeudi", nor "1er janvier 2026" (past) as "1er janvier" with the motif "2026".

@@ -422,6 +422,13 @@ def test_a_date_without_le_still_names_the_date(make_ctx, series, db):
     assert rencontre.status == RencontreStatus.PLANNED
 
 
+def test_the_hours_after_the_date_are_not_the_motif(make_ctx, series, db):
+    run(make_ctx(FACILITATOR, "$one"), "!rencontre annuler 1 le 14 juillet 2027 de 14h à 17h congés")
+    with db.session() as session:
+        [cancelled] = session.exec(select(CancelledOccurrence)).all()
+    assert cancelled.reason == "congés"
+
+
 def test_a_motif_starting_with_a_number_stays_a_motif(make_ctx, planned, db):
     run(make_ctx(FACILITATOR, "$cancel"), "!rencontre annuler 1 3 intervenants malades")
     [rencontre] = rencontres_in(db)
