@@ -136,16 +136,16 @@ def mode_label(mode: str) -> str:
 def parse_mode(text: str) -> str:
     mode = MODE_WORDS.get(" ".join(normalize(text).split()))
     if mode is None:
-        raise RencontreError(f"le mode « {md_line(excerpt(text))} » n'existe pas : distanciel (ou « en "
-                             "ligne », « visio »), présentiel (ou « sur place ») ou hybride.")
+        raise RencontreError(f"le mode « {md_line(excerpt(text))} » n'existe pas : distanciel "
+                             "(ou « en ligne », « visio »), présentiel (ou « sur place ») ou hybride.")
     return mode
 
 
 def parse_link(text: str) -> str:
     url = safe_url(text)
     if not url:
-        raise RencontreError(f"le lien « {md_line(excerpt(text))} » n'est pas une adresse web complète : "
-                             "il doit commencer par https:// (ou http://).")
+        raise RencontreError(f"le lien « {md_line(excerpt(text))} » n'est pas une adresse web "
+                             "complète : il doit commencer par https:// (ou http://).")
     return url
 
 
@@ -467,6 +467,20 @@ def _looks_like_date(words: list[str], after_le: bool) -> bool:
     return False
 
 
+def _date_span(words: list[str]) -> tuple[int, int]:
+    """How many leading words the date may take: (fewest, most). Never fewer than up to
+    the month and its year: "jeudi 31 février" must not be read as "jeudi", nor
+    "1er janvier 2026" (past) as "1er janvier" with the motif "2026"."""
+    longest = 1
+    while longest < min(len(words), DATE_WORDS_MAX + 2) and _continues_date(words, longest):
+        longest += 1   # + 2: the links of "de 14h à 17h"
+    months = [i for i, w in enumerate(words[:longest]) if _month_word(w)]
+    shortest = months[0] + 1 if months else 1
+    if months and shortest < longest and _YEAR_WORD.match(words[shortest]):
+        shortest += 1
+    return shortest, longest
+
+
 def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str] | None:
     """ "le 1er juillet grève des transports" → (that day, "grève des transports"); None when
     the text does not start with a date. What is written like a date must be a valid one:
@@ -476,15 +490,7 @@ def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str
     words = words[1:] if after_le else words
     if not words or not _looks_like_date(words, after_le):
         return None
-    longest = 1
-    while longest < min(len(words), DATE_WORDS_MAX + 2) and _continues_date(words, longest):
-        longest += 1
-    # Never shorter than the month and its year: "jeudi 31 février" must not be read as
-    # "jeudi", nor "1er janvier 2026" (past) as "1er janvier" with the motif "2026".
-    months = [i for i, w in enumerate(words[:longest]) if _month_word(w)]
-    shortest = months[0] + 1 if months else 1
-    if months and shortest < longest and _YEAR_WORD.match(words[shortest]):
-        shortest += 1
+    shortest, longest = _date_span(words)
     first_error = None
     for count in range(longest, shortest - 1, -1):
         try:

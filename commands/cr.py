@@ -62,8 +62,8 @@ def _seance(ctx: Context, args: str, usage: str) -> Seance | None:
         if found is None:
             raise UsageError(f"il n'y a pas de compte rendu n°{match['n']} dans ce salon.", usage)
         return found
-    raise UsageError(f"« {md_line(excerpt(args))} » n'est pas un numéro de rencontre (par exemple 4 ou #4) "
-                     "ni de compte rendu (n°3).", usage)
+    raise UsageError(f"« {md_line(excerpt(args))} » n'est pas un numéro de rencontre "
+                     "(par exemple 4 ou #4) ni de compte rendu (n°3).", usage)
 
 
 def seance_reference(session, seance: Seance) -> str:

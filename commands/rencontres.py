@@ -99,8 +99,8 @@ def rencontre(ctx: Context, args: str) -> None:
     with refusals():
         number, rest = domain.split_number(args)
     if rest:
-        raise UsageError(f"« {md_line(excerpt(rest))} » n'est ni un numéro de rencontre ni une sous-commande "
-                         "(planifier, modifier, annuler).")
+        raise UsageError(f"« {md_line(excerpt(rest))} » n'est ni un numéro de rencontre ni une "
+                         "sous-commande (planifier, modifier, annuler).")
     with refusals():
         found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
     ctx.reply(_details(ctx, found))
