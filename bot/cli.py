@@ -13,6 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
 from bot.config import Config, ConfigError, load_config
 from bot.crosssigning import CrossSigningError
 from bot.db import Database, DatabaseTooNew
@@ -38,6 +41,42 @@ def _load(path: Path) -> Config:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+def _database_name(url: str) -> str:
+    """What to name in an error: the SQLite file, else the URL without its password."""
+    if url.startswith("sqlite:///"):
+        return f"the SQLite file {Path(url.removeprefix('sqlite:///')).resolve()}"
+    try:
+        return f"the database {make_url(url).render_as_string(hide_password=True)}"
+    except ArgumentError:
+        return "the database"
+
+
+def _reason(error: Exception) -> str:
+    """The driver's own words (``unable to open database file``), without SQLAlchemy's
+    wrapping and link; an OSError already names the path it failed on."""
+    text = str(getattr(error, "orig", None) or error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def prepare_database(config: Config) -> tuple[str | None, str]:
+    """Create (SQLite: with its folder) and migrate the database, or exit with
+    EXIT_DATABASE after naming it and the reason: no traceback for a wrong path."""
+    database = None
+    try:
+        database = Database(config.database.url)
+        return database.upgrade()
+    except DatabaseTooNew as error:
+        problem = str(error)
+    except (OSError, SQLAlchemyError) as error:
+        problem = _reason(error)
+    finally:
+        if database is not None:
+            database.dispose()
+    print(f"maillage: database error: cannot use {_database_name(config.database.url)}: {problem}",
+          file=sys.stderr)
+    raise SystemExit(EXIT_DATABASE)
+
+
 async def _run(config: Config) -> None:
     from bot.runtime import Runtime
 
@@ -55,6 +94,7 @@ async def _run(config: Config) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
+    prepare_database(config)   # a wrong path is named here, before anything starts
     try:
         asyncio.run(_run(config))
     except DatabaseTooNew as error:
@@ -111,14 +151,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
     print(f"configuration {args.config}: OK")
-    try:
-        database = Database(config.database.url)
-        before, after = database.upgrade()
-        database.dispose()
-        print(f"database: OK (schema {after})")
-    except Exception as error:  # report any driver error to the operator, then stop
-        print(f"maillage: database error: {error}", file=sys.stderr)
-        return EXIT_DATABASE
+    _before, after = prepare_database(config)
+    print(f"database: OK (schema {after})")
     try:
         who = asyncio.run(_check_login(config))
     except Exception as error:  # idem: connection refused, bad password, …
@@ -131,11 +165,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
-    try:
-        before, after = Database(config.database.url).upgrade()
-    except DatabaseTooNew as error:
-        print(f"maillage: {error}", file=sys.stderr)
-        return EXIT_DATABASE
+    before, after = prepare_database(config)
     print(f"database upgraded: {before or 'empty'} -> {after}")
     return 0
 

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import dateparser
 from dateutil.rrule import FR, MO, MONTHLY, SA, SU, TH, TU, WE, WEEKLY, rrule
 
+from bot.text import excerpt
 from bot.text import normalize  # noqa: F401  (also part of this module's API)
 
 __all__ = [
@@ -84,6 +85,7 @@ _MONTH_NUMBERS: dict[str, int] = {
     "decembre": 12, "dec": 12,
 }  # fmt: skip
 _WEEKDAY_NUMBERS = {name: index for index, name in enumerate(WEEKDAYS_FR)}
+MONTH_WORDS = frozenset(_MONTH_NUMBERS)   # accent-free, for callers spotting a date in text
 
 # Number words accepted in "dans deux semaines", "toutes les deux semaines"...
 _NUMBER_WORDS = {
@@ -98,6 +100,8 @@ EN_DASH = "\u2013"
 
 # Dates further away than this are refused as typos ("9 juin 2207").
 MAX_YEARS_AHEAD = 10
+# A series meets at least once a year: "tous les 999 mois" is a typo, not a network's rhythm.
+MAX_INTERVAL = {"WEEKLY": 52, "MONTHLY": 12}
 
 # ---------------------------------------------------------------------------
 # Regular expressions (all applied to canonical text, see _canonical)
@@ -336,7 +340,7 @@ class _DateProblem(Exception):
 
     def shown_with(self, canonical: str, original: str) -> str:
         """The reason, quoting what the user typed rather than its canonical form."""
-        return self.reason.replace(f"« {canonical} »", f"« {original.strip()} »")
+        return self.reason.replace(f"« {excerpt(canonical)} »", f"« {excerpt(original)} »")
 
 
 def _day_number(token: str) -> int:
@@ -458,7 +462,7 @@ def _parse_date_part(text: str, tz: ZoneInfo, now: datetime) -> date:
     match = _OFFSET_RE.match(text)
     if match:
         return _offset_date(match, tz, now)
-    raise _DateProblem(f"Je n'ai pas compris la date « {text} ».")
+    raise _DateProblem(f"Je n'ai pas compris la date « {excerpt(text)} ».")
 
 
 # ---------------------------------------------------------------------------
@@ -495,7 +499,7 @@ def _refuse_trailing_text(text: str) -> None:
     matches = list(_TIME_RANGE_ANYWHERE_RE.finditer(text))
     if matches:
         leftover = text[matches[-1].end() :].strip()
-        raise _DateProblem(f"Je n'ai pas compris « {leftover} » après l'horaire.")
+        raise _DateProblem(f"Je n'ai pas compris « {excerpt(leftover)} » après l'horaire.")
 
 
 def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
@@ -645,16 +649,18 @@ def _parse_recurrence_canonical(text: str, start: datetime) -> Recurrence:
         raise _DateProblem("Indiquez une fréquence de répétition.")
     match = _MONTHLY_RE.match(text)
     if match:
-        interval = _interval(match.group(G_COUNT))
+        interval = _bounded("MONTHLY", _interval(match.group(G_COUNT)))
         return Recurrence("MONTHLY", interval, _weekday_rank(start))
     match = _WEEKLY_RE.match(text)
     if match:
-        return Recurrence("WEEKLY", _interval(match.group(G_COUNT) or match.group("every")))
+        interval = _interval(match.group(G_COUNT) or match.group("every"))
+        return Recurrence("WEEKLY", _bounded("WEEKLY", interval))
     match = _DAYS_INTERVAL_RE.match(text)
     if match:
-        return Recurrence("WEEKLY", _weeks_from_days(_parse_number(match.group(G_COUNT))))
+        weeks = _weeks_from_days(_parse_number(match.group(G_COUNT)))
+        return Recurrence("WEEKLY", _bounded("WEEKLY", weeks))
     raise _DateProblem(
-        f"Je n'ai pas compris la répétition « {text} » : seules les répétitions "
+        f"Je n'ai pas compris la répétition « {excerpt(text)} » : seules les répétitions "
         "par semaine ou par mois sont possibles."
     )
 
@@ -663,6 +669,19 @@ def _interval(token: str | None) -> int:
     interval = 1 if token is None else _parse_number(token)
     if interval < 1:
         raise _DateProblem("L'intervalle de répétition doit être d'au moins 1.")
+    return interval
+
+
+def _bounded(freq: str, interval: int) -> int:
+    """Refuse a series meeting less than once a year (the same reasoning as MAX_YEARS_AHEAD:
+    such an interval is a typo, and its dates would run far past any planning horizon)."""
+    if interval > MAX_INTERVAL[freq]:
+        every, unit = ("toutes les", "semaines") if freq == "WEEKLY" else ("tous les", "mois")
+        raise _DateProblem(
+            f"Une répétition {every} {interval} {unit} est trop espacée : une série se réunit "
+            f"au moins une fois par an (au plus {MAX_INTERVAL['MONTHLY']} mois ou "
+            f"{MAX_INTERVAL['WEEKLY']} semaines entre deux dates)."
+        )
     return interval
 
 

@@ -36,7 +36,7 @@ from bot.models import ReminderSent, Rencontre, RencontreStatus, Room
 from bot.people import load_profile, person_name
 from bot.services import ServiceHost, service
 from bot.templating import render
-from bot.text import normalize
+from bot.text import excerpt, normalize
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def room_offsets(session: Session, config: Config, room_id: str) -> tuple[timede
 
 OFFSET_TOKEN = re.compile(r"(?P<amount>\d+)\s*(?P<unit>semaines?|sem|w|jours?|j|d|heures?|h"
                           r"|minutes?|min|mn|m)(?![a-z])")
-OFFSET_UNITS = {"s": "weeks", "w": "weeks", "j": "days", "d": "days", "h": "hours", "m": "minutes"}
+OFFSET_MINUTES = {"s": 7 * 24 * 60, "w": 7 * 24 * 60, "j": 24 * 60, "d": 24 * 60, "h": 60, "m": 1}
 DEFAULT_WORDS = {"defaut", "default", "par defaut"}
 NONE_WORDS = {"aucun", "aucuns", "none", "non"}
 
@@ -158,6 +158,18 @@ class OffsetError(ValueError):
         self.message = message
 
 
+MAX_AMOUNT_DIGITS = 6   # 999999 minutes is already beyond MAX_OFFSET
+
+
+def _minutes(match: re.Match[str]) -> int:
+    """One delay in whole minutes, as a Python int: ``timedelta(weeks=999999999)`` would
+    overflow, and a thousand-digit number is refused before int() reads it."""
+    digits = match["amount"].lstrip("0") or "0"
+    if len(digits) > MAX_AMOUNT_DIGITS:
+        return minutes_of(MAX_OFFSET) + 1   # out of range, refused with the bounds
+    return int(digits) * OFFSET_MINUTES[match["unit"][0]]
+
+
 def parse_offsets(text: str) -> list[int] | None:
     """ "7j 1j 1h", "2 semaines, 30 min" → minutes, largest first; "défaut" → None (use the
     configuration); "aucun" → [] (no reminders)."""
@@ -166,16 +178,15 @@ def parse_offsets(text: str) -> list[int] | None:
         return None
     if canonical in NONE_WORDS:
         return []
-    offsets = [timedelta(**{OFFSET_UNITS[m["unit"][0]]: int(m["amount"])})
-               for m in OFFSET_TOKEN.finditer(canonical)]
+    amounts = [_minutes(m) for m in OFFSET_TOKEN.finditer(canonical)]
     leftover = OFFSET_TOKEN.sub(" ", canonical).replace(",", " ").replace(";", " ").strip()
-    if leftover or not offsets:
-        raise OffsetError(f"je n'ai pas compris « {leftover or canonical} » : écrivez des délais "
-                          "comme « 7j 1j 1h » ou « 30min ».")
-    if any(o <= timedelta(0) or o > MAX_OFFSET for o in offsets) or len(offsets) > MAX_OFFSETS:
+    if leftover or not amounts:
+        raise OffsetError(f"je n'ai pas compris « {excerpt(leftover or canonical)} » : écrivez des "
+                          "délais comme « 7j 1j 1h » ou « 30min ».")
+    if any(not 0 < a <= minutes_of(MAX_OFFSET) for a in amounts) or len(amounts) > MAX_OFFSETS:
         raise OffsetError(f"il faut de 1 à {MAX_OFFSETS} délais, chacun entre 1 minute et "
                           f"{MAX_OFFSET.days} jours.")
-    return sorted({minutes_of(o) for o in offsets}, reverse=True)
+    return sorted(set(amounts), reverse=True)
 
 
 def describe_offset(offset: timedelta) -> str:

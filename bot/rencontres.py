@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from bot.dates import (
+    MONTH_WORDS,
     DateError,
     Recurrence,
     When,
@@ -36,7 +37,7 @@ from bot.models import (
     RsvpStatus,
 )
 from bot.signals import sent_hooks
-from bot.text import md_line, normalize, safe_url
+from bot.text import excerpt, md_line, normalize, safe_url
 
 DEFAULT_TITLE = "Rencontre du réseau"
 MAX_VALUE = 300             # characters in one value
@@ -88,7 +89,7 @@ def keys_help() -> str:
 def _key_of(word: str) -> Key:
     key = KEY_BY_WORD.get(" ".join(normalize(word).replace("’", "'").split()))
     if key is None:
-        raise RencontreError(f"je ne connais pas la clé « {md_line(word)} ». "
+        raise RencontreError(f"je ne connais pas la clé « {md_line(excerpt(word))} ». "
                              f"Clés possibles : {keys_help()}.")
     return key
 
@@ -107,7 +108,7 @@ def parse_fields(lines: list[str]) -> dict[str, list[str]]:
             fields.setdefault("odj", []).append(bullet["value"])
             continue
         if match is None:
-            raise RencontreError(f"la ligne « {md_line(line)} » n'est pas de la forme "
+            raise RencontreError(f"la ligne « {md_line(excerpt(line))} » n'est pas de la forme "
                                  "« clé: valeur » (par exemple « titre: Réseau CPO »).")
         key = _key_of(match["key"])
         if not key.repeatable and key.name in fields:
@@ -135,16 +136,16 @@ def mode_label(mode: str) -> str:
 def parse_mode(text: str) -> str:
     mode = MODE_WORDS.get(" ".join(normalize(text).split()))
     if mode is None:
-        raise RencontreError(f"le mode « {md_line(text)} » n'existe pas : distanciel (ou « en "
-                             "ligne », « visio »), présentiel (ou « sur place ») ou hybride.")
+        raise RencontreError(f"le mode « {md_line(excerpt(text))} » n'existe pas : distanciel "
+                             "(ou « en ligne », « visio »), présentiel (ou « sur place ») ou hybride.")
     return mode
 
 
 def parse_link(text: str) -> str:
     url = safe_url(text)
     if not url:
-        raise RencontreError(f"le lien « {md_line(text)} » n'est pas une adresse web complète : "
-                             "il doit commencer par https:// (ou http://).")
+        raise RencontreError(f"le lien « {md_line(excerpt(text))} » n'est pas une adresse web "
+                             "complète : il doit commencer par https:// (ou http://).")
     return url
 
 
@@ -250,14 +251,19 @@ def occurrence_on(rencontre: Rencontre, cancelled: set[datetime], day: date,
 
 # --- lookup --------------------------------------------------------------------------------
 
-NUMBER = re.compile(r"^#?(?P<number>\d{1,6})(?:\s+(?P<rest>.*))?$", re.DOTALL)
+NUMBER = re.compile(r"^#?(?P<number>\d+)(?:\s+(?P<rest>.*))?$", re.DOTALL)
+MAX_NUMBER_DIGITS = 6
 
 
 def split_number(args: str) -> tuple[int | None, str]:
-    """ "4 motif", "#4" → (4, "motif"); anything else → (None, args)."""
+    """ "4 motif", "#4" → (4, "motif"); anything else → (None, args). A number of more than
+    six digits is refused: it is a typo, never a motif or a title to act on."""
     match = NUMBER.match(args.strip())
     if match is None:
         return None, args.strip()
+    if len(match["number"].lstrip("0")) > MAX_NUMBER_DIGITS:
+        raise RencontreError(f"« {excerpt(match['number'])} » n'est pas un numéro de rencontre "
+                             f"({MAX_NUMBER_DIGITS} chiffres au plus).")
     return int(match["number"]), (match["rest"] or "").strip()
 
 
@@ -334,7 +340,7 @@ def _follow_new_date(rencontre: Rencontre) -> None:
     """A monthly rule repeats on the start's weekday rank: recompute it for the new date."""
     rec = recurrence_of(rencontre)
     if rec is not None:
-        rencontre.recurrence = recurrence_dict(parse_recurrence(_period_text(rec), when_of(rencontre).start))
+        _set_recurrence(rencontre, _period_text(rec))
 
 
 SIMPLE_TEXT = {"titre": "title", "lieu": "lieu", "objectif": "objectif"}
@@ -351,7 +357,8 @@ def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInf
             raise RencontreError(f"la clé « {name} » n'a pas de valeur.")
     if "date" in fields:
         _set_when(rencontre, fields["date"][0], tz, now)
-        _follow_new_date(rencontre)
+        if "repeter" not in fields:   # else the new rule is read below, for the new date
+            _follow_new_date(rencontre)
     for name, attribute in SIMPLE_TEXT.items():
         if name in fields:
             setattr(rencontre, attribute, _text(name, fields[name][0]))
@@ -421,19 +428,78 @@ def _touch(session: Session, rencontre: Rencontre, now: datetime) -> None:
 
 
 DATE_WORDS_MAX = 6   # "jeudi 1er juillet 2027 14h-17h"
+# The words a date is written with ("jeudi 1er juillet 2027 14h-17h", "31/02"), accent-free.
+_DAY_WORD = re.compile(r"^(?:1er|\d{1,2})$")
+_NUMERIC_DATE = re.compile(r"^\d{1,4}[/.-]\d{1,2}(?:[/.-]\d{1,4})?$")
+_YEAR_WORD = re.compile(r"^\d{4}$")
+_TIME_WORD = re.compile(r"^\d{1,2}(?:h\d{0,2}|:\d{2})(?:-\d{1,2}(?:h\d{0,2}|:\d{2})?)?$")
+# Between times only: "de 14h à 17h", "14h - 17h", "entre 14h et 17h".
+_TIME_LINKS = frozenset({"de", "des", "a", "au", "entre", "et", "-", "jusqu'a"})
+
+
+def _month_word(word: str) -> bool:
+    return normalize(word).strip(",;.") in MONTH_WORDS
+
+
+def _date_word(word: str) -> bool:
+    plain = normalize(word).strip(",;")
+    return (plain in WEEKDAYS or _month_word(word)
+            or any(p.match(plain) for p in (_DAY_WORD, _NUMERIC_DATE, _YEAR_WORD, _TIME_WORD)))
+
+
+def _continues_date(words: list[str], index: int) -> bool:
+    """Is ``words[index]`` still part of the date ("de" only when a time follows)?"""
+    if _date_word(words[index]):
+        return True
+    following = words[index + 1] if index + 1 < len(words) else ""
+    return normalize(words[index]) in _TIME_LINKS and bool(_TIME_WORD.match(normalize(following)))
+
+
+def _looks_like_date(words: list[str], after_le: bool) -> bool:
+    """After "le", a weekday, a day number or a numeric date starts a date ("le 32 janvier");
+    without it, only a day with its month ("31 février", "jeudi 9 juin") or "31/02" does
+    ("3 intervenants malades" stays a motif)."""
+    first = normalize(words[0])
+    if _NUMERIC_DATE.match(first):
+        return True
+    if first in WEEKDAYS or _DAY_WORD.match(first):
+        return after_le or any(_month_word(w) for w in words[1:3])
+    return False
+
+
+def _date_span(words: list[str]) -> tuple[int, int]:
+    """How many leading words the date may take: (fewest, most). Never fewer than up to
+    the month and its year: "jeudi 31 février" must not be read as "jeudi", nor
+    "1er janvier 2026" (past) as "1er janvier" with the motif "2026"."""
+    longest = 1
+    while longest < min(len(words), DATE_WORDS_MAX + 2) and _continues_date(words, longest):
+        longest += 1   # + 2: the links of "de 14h à 17h"
+    months = [i for i, w in enumerate(words[:longest]) if _month_word(w)]
+    shortest = months[0] + 1 if months else 1
+    if months and shortest < longest and _YEAR_WORD.match(words[shortest]):
+        shortest += 1
+    return shortest, longest
 
 
 def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str] | None:
-    """ "1er juillet grève des transports" → (that day, "grève des transports"): the longest
-    leading words that read as a date; None when none do."""
+    """ "le 1er juillet grève des transports" → (that day, "grève des transports"); None when
+    the text does not start with a date. What is written like a date must be a valid one:
+    "le 31 février" is refused (:class:`RencontreError`), never read as a motif."""
     words = text.split()
-    for count in range(min(len(words), DATE_WORDS_MAX), 0, -1):
+    after_le = bool(words) and normalize(words[0]) == "le"
+    words = words[1:] if after_le else words
+    if not words or not _looks_like_date(words, after_le):
+        return None
+    shortest, longest = _date_span(words)
+    first_error = None
+    for count in range(longest, shortest - 1, -1):
         try:
             when = parse_when(" ".join(words[:count]), tz, now)
-        except DateError:
+        except DateError as error:
+            first_error = first_error or error
             continue
         return when.start.date(), " ".join(words[count:])
-    return None
+    raise when_error(first_error)
 
 
 # --- registrations ---------------------------------------------------------------------------

@@ -135,6 +135,16 @@ def md_line(value: object) -> str:
     return _md_escape_line(" ".join(text_lines(str(value))))
 
 
+EXCERPT_LIMIT = 80   # characters of user text quoted back in a refusal
+
+
+def excerpt(value: object, limit: int = EXCERPT_LIMIT) -> str:
+    """At most ``limit`` characters of a user text, on one line, then "…": a refusal quotes
+    enough to recognise what was typed, never a whole long message back."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
 _MD_URL_ESCAPES = str.maketrans(
     {
         " ": "%20",

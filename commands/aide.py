@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.context import Context
 from bot.templating import render
-from bot.text import md_line
+from bot.text import excerpt, md_line
 from commands.registry import GROUP_ORDER, REGISTRY, Command, UsageError, command
 
 
@@ -67,5 +67,5 @@ def aide(ctx: Context, args: str) -> None:
     if found is not None and found.hidden:  # a shortcut: show the command it belongs to
         found = next(c for c in REGISTRY.commands if any(found.name in s.shortcuts for s in c.sub_order))
     if found is None:
-        raise UsageError(f"je ne connais pas la commande « {md_line(word)} ».")
+        raise UsageError(f"je ne connais pas la commande « {md_line(excerpt(word))} ».")
     ctx.reply(render("aide.md.j2", templates_dir, command=_one(found, prefix), groups=[], prefix=prefix))

@@ -23,8 +23,8 @@ from bot.models import Rencontre, RencontreStatus, Subscriber
 from bot.rencontres import mode_label, upcoming, when_of
 from bot.signals import rencontre_changed
 from bot.templating import render
-from bot.text import md_code, md_line, md_link
-from commands.registry import UsageError, command, subcommand
+from bot.text import excerpt, md_code, md_line, md_link
+from commands.registry import UsageError, command, refuse_arguments, subcommand
 
 AGENDA_SHOWN = 5
 USAGE_SUBSCRIBE = "abonner [e-mail]"
@@ -176,6 +176,7 @@ def abonner(ctx: Context, args: str) -> None:
 @command("desabonner", aliases=("unsubscribe",), usage="desabonner",
          help="ne plus recevoir les invitations aux rencontres")
 def desabonner(ctx: Context, args: str) -> None:
+    refuse_arguments(args)
     existing = ctx.session.get(Subscriber, (ctx.room_id, ctx.sender))
     prefix = ctx.config.bot.command_prefix
     if existing is None:
@@ -222,7 +223,7 @@ def _upcoming_lines(ctx: Context) -> list[str]:
 def agenda(ctx: Context, args: str) -> None:
     prefix = ctx.config.bot.command_prefix
     if args:
-        raise UsageError(f"je ne comprends pas « {md_line(args)} » après `{prefix}agenda`.",
+        raise UsageError(f"je ne comprends pas « {md_line(excerpt(args))} » après `{prefix}agenda`.",
                          USAGE_AGENDA)
     token = calendar.feed_token(ctx.session, ctx.room_id, ctx.now)
     coming = _upcoming_lines(ctx)
@@ -238,6 +239,7 @@ def agenda(ctx: Context, args: str) -> None:
             help="remplacer le lien secret de l'agenda et des comptes rendus "
                  "(l'ancien cesse de fonctionner)", facilitator=True)
 def agenda_nouveau_lien(ctx: Context, args: str) -> None:
+    refuse_arguments(args)
     token = calendar.new_feed_token(ctx.session, ctx.room_id, ctx.now)
     ctx.reply(_paragraphs([("🔑 **Nouveau lien créé** : l'ancien ne fonctionne plus. Les agendas "
                            "abonnés à l'ancien lien doivent être abonnés à celui-ci."),

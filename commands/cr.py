@@ -30,7 +30,7 @@ from bot.minutes_render import HEADINGS, render_markdown
 from bot.minutes_view import Entry, MinutesView
 from bot.models import CalendarFeed, Publication, Rencontre, Seance, SeanceStatus
 from bot.signals import seance_closed
-from bot.text import md_line, md_link
+from bot.text import excerpt, md_line, md_link
 from commands.registry import FACILITATORS, UsageError, command, subcommand
 
 LONG_MARKDOWN = 15_000  # characters: beyond, the room gets a summary and the files
@@ -62,8 +62,8 @@ def _seance(ctx: Context, args: str, usage: str) -> Seance | None:
         if found is None:
             raise UsageError(f"il n'y a pas de compte rendu n°{match['n']} dans ce salon.", usage)
         return found
-    raise UsageError(f"« {md_line(args)} » n'est pas un numéro de rencontre (par exemple 4 ou #4) "
-                     "ni de compte rendu (n°3).", usage)
+    raise UsageError(f"« {md_line(excerpt(args))} » n'est pas un numéro de rencontre "
+                     "(par exemple 4 ou #4) ni de compte rendu (n°3).", usage)
 
 
 def seance_reference(session, seance: Seance) -> str:

@@ -26,7 +26,7 @@ from bot.capture import Capture, CaptureError
 from bot.context import Context
 from bot.events import Edit, Redaction
 from bot.models import Item, ItemKind, Seance
-from bot.text import md_line
+from bot.text import excerpt, md_line
 from commands.registry import (
     DURING_SEANCE,
     REGISTRY,
@@ -36,11 +36,14 @@ from commands.registry import (
     format_usage,
     listen,
     parse_invocation,
+    refuse_arguments,
     resolve,
     subcommand,
 )
 
 ACTION_NUMBER_RE = re.compile(r"^(?:n°|no|#)?\s*(?P<number>\d{1,6})$", re.IGNORECASE)
+# What starts like an action number ("12", "#12", "n°12", "1234567", "12b") must be one.
+NUMBER_ATTEMPT_RE = re.compile(r"^(?:(?:n°|no)\s*\d|#|\d)", re.IGNORECASE)
 
 
 def _no_seance(ctx: Context) -> UsageError:
@@ -169,6 +172,7 @@ def action_fait(ctx: Context, args: str) -> None:
     if number is None:
         if not args.strip():
             raise UsageError("indiquez le numéro de l'action.")
+        _refuse_bad_number(args)
         action(ctx, "fait " + args)   # "!action fait le point avec …" is an action's text
         return
     item = _action(ctx, number)
@@ -177,6 +181,14 @@ def action_fait(ctx: Context, args: str) -> None:
         return
     item.done_at = ctx.now
     ctx.react(capture.ACK)
+
+
+def _refuse_bad_number(args: str) -> None:
+    """ "!action fait 1234567" or "fait 12 b" aims at an action: refused, never noted as a new
+    action named "fait 1234567"."""
+    if NUMBER_ATTEMPT_RE.match(args.strip()):
+        raise UsageError(f"« {md_line(excerpt(args))} » n'est pas un numéro d'action "
+                         "(par exemple 3, #3 ou n°3 ; il figure dans le compte rendu).")
 
 
 def _done_number(args: str) -> int | None:
@@ -201,6 +213,7 @@ def _action(ctx: Context, number: int) -> Item:
          help="retirer ma dernière contribution de la séance "
               "(l'animation : la dernière de quiconque)")
 def retirer(ctx: Context, args: str) -> None:
+    refuse_arguments(args)
     seance = capture.open_seance(ctx.session, ctx.room_id)
     if seance is None:
         raise _no_seance(ctx)
@@ -256,6 +269,8 @@ def _item_command(invocation: Invocation) -> tuple[Callable, str, str | tuple[st
     except UsageError:
         return None
     if handler is action_fait and args.strip() and _done_number(args) is None:
+        if NUMBER_ATTEMPT_RE.match(args.strip()):
+            return handler, args, usage             # refused by action_fait: the item stays
         return action, f"fait {args}", usage        # an action's text, as when it was sent
     return (handler, args, usage) if handler in ITEM_HANDLERS else None
 

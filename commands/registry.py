@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.context import Context
-from bot.text import md_code, normalize
+from bot.text import EXCERPT_LIMIT, excerpt, md_code, md_line, normalize
 
 Handler = Callable[[Context, str], None]
 HASH_PREFIX = "#"
@@ -33,6 +33,15 @@ class UsageError(Exception):
         super().__init__(message)
         self.message = message
         self.usage = usage
+
+
+def refuse_arguments(args: str) -> None:
+    """A command that takes no argument refuses unexpected words instead of acting: for
+    ``!seance clore ?`` or ``!agenda nouveau-lien svp`` to close or rotate would be a
+    surprise, and a typo of a longer command is likelier than a polite word."""
+    if args.strip():
+        raise UsageError(f"cette commande ne prend pas d'argument : je ne comprends pas "
+                         f"« {md_line(excerpt(args))} ». Tapez-la seule.")
 
 
 class PermissionDenied(Exception):
@@ -191,14 +200,30 @@ def format_usage(usage: str | tuple[str, ...], prefix: str) -> str:
 
 
 def unknown_command_reply(word: str, prefix: str) -> str:
-    close = difflib.get_close_matches(normalize(word), REGISTRY.words(), n=1)
+    close = difflib.get_close_matches(normalize(excerpt(word)), REGISTRY.words(), n=1)
     hint = f" Vouliez-vous dire `{prefix}{close[0]}` ?" if close else ""
-    return (f"Commande inconnue : {md_code(prefix + word)}.{hint} "
+    return (f"Commande inconnue : {md_code(prefix + excerpt(word))}.{hint} "
             f"Tapez `{prefix}aide` pour la liste des commandes.")
 
 
+# A quotation in a refusal longer than this (escaped Markdown) is cut, whichever module
+# wrote the message: a safety net behind the excerpt() of each refusal.
+LONG_QUOTE = re.compile(r"« (?P<quoted>[^«»]{%d,}) »" % (2 * EXCERPT_LIMIT))
+PARTIAL_ESCAPE = re.compile(r"(?:&[#\w]*|\\+)$")   # an entity or backslash cut in half
+
+
+def shorten_quotes(message: str) -> str:
+    """Every « … » quotation cut to about EXCERPT_LIMIT characters, ending with "…"."""
+    def cut(match: re.Match[str]) -> str:
+        head = PARTIAL_ESCAPE.sub("", match["quoted"][:EXCERPT_LIMIT]).rstrip()
+        return f"« {head}… »"
+
+    return LONG_QUOTE.sub(cut, message)
+
+
 def usage_reply(error: UsageError, prefix: str) -> str:
-    lines = [f"⚠️ {error.message[:1].upper()}{error.message[1:]}"]
+    message = shorten_quotes(error.message)
+    lines = [f"⚠️ {message[:1].upper()}{message[1:]}"]
     if error.usage:
         lines.append(f"Usage : {format_usage(error.usage, prefix)}")
     lines.append(f"Rien n'a été enregistré. Aide : `{prefix}aide`")

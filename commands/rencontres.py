@@ -23,8 +23,8 @@ from bot.people import load_profile, person_line, person_name
 from bot.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
 from bot.signals import rencontre_changed
 from bot.templating import render
-from bot.text import md_line, normalize
-from commands.registry import FACILITATORS, UsageError, command, listen, subcommand
+from bot.text import excerpt, md_line
+from commands.registry import FACILITATORS, UsageError, command, listen, refuse_arguments, subcommand
 
 USAGE_SHOW = "rencontre [n]"
 USAGE_PLAN = "rencontre planifier <date et heure>, puis des lignes « clé: valeur »"
@@ -96,10 +96,11 @@ def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.Renco
          help="le détail d'une rencontre (par défaut la prochaine) : objectif, ordre du jour, "
               "lieu ou lien, inscrit·e·s et excusé·e·s")
 def rencontre(ctx: Context, args: str) -> None:
-    number, rest = domain.split_number(args)
+    with refusals():
+        number, rest = domain.split_number(args)
     if rest:
-        raise UsageError(f"« {md_line(rest)} » n'est ni un numéro de rencontre ni une sous-commande "
-                         "(planifier, modifier, annuler).")
+        raise UsageError(f"« {md_line(excerpt(rest))} » n'est ni un numéro de rencontre ni une "
+                         "sous-commande (planifier, modifier, annuler).")
     with refusals():
         found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
     ctx.reply(_details(ctx, found))
@@ -137,7 +138,8 @@ def planifier(ctx: Context, args: str) -> None:
             help="changer une rencontre (mêmes clés, et « date: ») ; une nouvelle annonce est publiée")
 def modifier(ctx: Context, args: str) -> None:
     first, *lines = args.split("\n")
-    number, rest = domain.split_number(first)
+    with refusals():
+        number, rest = domain.split_number(first)
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à modifier, par exemple `4` ou `#4`.")
     with refusals():
@@ -153,7 +155,8 @@ def modifier(ctx: Context, args: str) -> None:
             help="annuler une rencontre ; une rencontre répétée : toute la série, ou une seule "
                  "date avec « le 9 juin »")
 def annuler(ctx: Context, args: str) -> None:
-    number, rest = domain.split_number(" ".join(args.split()))
+    with refusals():
+        number, rest = domain.split_number(" ".join(args.split()))
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à annuler, par exemple `4` ou `#4`.")
     with refusals():
@@ -170,11 +173,9 @@ def annuler(ctx: Context, args: str) -> None:
 
 
 def _date_prefix(ctx: Context, rest: str) -> tuple[date, str] | None:
-    """ "le 1er juillet motif" → (that day, "motif"); None when no date follows "le"."""
-    word, _, remainder = rest.partition(" ")
-    if normalize(word) != "le":
-        return None
-    return domain.split_date_prefix(remainder, ctx.tz, ctx.now)
+    """ "le 1er juillet motif" → (that day, "motif"); None when no date starts the text;
+    an invalid date ("le 31 février") is refused rather than taken for a motif."""
+    return domain.split_date_prefix(rest, ctx.tz, ctx.now)
 
 
 def _check_same_day(found: Rencontre, when: When, day: date) -> None:
@@ -219,6 +220,7 @@ def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -
 @command("rencontres", aliases=("meetings",), usage="rencontres",
          help="les rencontres à venir : numéro, date, mode, titre, nombre d'inscrit·e·s")
 def rencontres(ctx: Context, args: str) -> None:
+    refuse_arguments(args)
     coming = domain.upcoming(ctx.session, ctx.room_id, ctx.now)
     prefix = ctx.config.bot.command_prefix
     if not coming:
@@ -263,7 +265,7 @@ def _numbered_target(ctx: Context, args: str) -> tuple[Rencontre, str]:
     """Like ``_open_target`` for commands that take nothing but the number."""
     found, label, rest = _open_target(ctx, args)
     if rest:
-        raise domain.RencontreError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+        raise domain.RencontreError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
     return found, label
 
 
@@ -317,9 +319,10 @@ def _line(ctx: Context, user_id: str) -> str:
 @command("inscrits", aliases=("attendees",), usage=USAGE_ATTENDEES,
          help="qui est inscrit·e et qui est excusé·e, avec fonction et structure")
 def inscrits(ctx: Context, args: str) -> None:
-    number, rest = domain.split_number(args)
+    with refusals():
+        number, rest = domain.split_number(args)
     if rest:
-        raise UsageError(f"« {md_line(rest)} » n'est pas un numéro de rencontre.")
+        raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
     with refusals():
         found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
     registered, excused = domain.answers(ctx.session, found)

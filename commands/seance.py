@@ -17,8 +17,8 @@ from bot.models import Rencontre, RencontreStatus, Seance, Topic
 from bot.people import load_profile, person_name
 from bot.rencontres import RencontreError, by_number, split_number, when_of
 from bot.templating import render
-from bot.text import md_line
-from commands.registry import FACILITATORS, UsageError, command, subcommand
+from bot.text import excerpt, md_line
+from commands.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
 
 USAGE_OPEN = "seance ouvrir [n]"
 HELP_OPEN = ("ouvrir la séance de la rencontre n (par défaut, celle du jour ; sinon une séance "
@@ -52,7 +52,10 @@ def _open_seance(ctx: Context) -> Seance:
             facilitator=True, group=FACILITATORS)
 def seance_ouvrir(ctx: Context, args: str) -> None:
     _refuse_second(ctx)
-    number, title = split_number(args)
+    try:
+        number, title = split_number(args)
+    except RencontreError as error:
+        raise UsageError(error.message) from None
     if number is not None:
         rencontre = _rencontre(ctx, number)
     else:
@@ -100,6 +103,7 @@ def _opening(ctx: Context, seance: Seance, rencontre: Rencontre | None) -> str:
             shortcuts=("endmeeting", "#endmeeting"),
             facilitator=True, group=FACILITATORS)
 def seance_clore(ctx: Context, args: str) -> None:
+    refuse_arguments(args)
     seance_service.close(ctx, _open_seance(ctx))
 
 
@@ -188,5 +192,5 @@ def _presence_change(ctx: Context, entry: str) -> tuple[str, bool]:
     person = entry[1:].strip() if absent else entry
     user = capture.find_person(ctx.room, person)
     if user is None:
-        raise UsageError(f"je ne trouve pas « {md_line(person)} » parmi les membres du salon.")
+        raise UsageError(f"je ne trouve pas « {md_line(excerpt(person))} » parmi les membres du salon.")
     return user, not absent

@@ -16,6 +16,10 @@ Fixtures:
 * ``postgres_url`` (session): SQLAlchemy URL of a throwaway PostgreSQL
   database ``maillage``; skips when the binaries are missing.
 
+A missing server (Synapse, PostgreSQL, and Node for ``tests/icalcheck``) skips the
+tests that need it on a developer's machine, but **fails** them in CI (``CI`` set, as
+CI services do): a CI run that silently skipped them would pass without testing.
+
 The Synapse processes are started and stopped on an event loop running in a
 background thread, so the fixtures are plain synchronous fixtures that work
 with any pytest-asyncio loop scope.  ``SynapseServer``'s HTTP helpers
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import pathlib
 import shutil
 import tempfile
@@ -39,7 +44,7 @@ import pytest
 from bot.devserver import SynapseServer
 from tests.pgserver import PostgresServer, find_pg_bin
 
-__all__ = ["make_synapse", "postgres_url", "server_loop", "synapse", "synapse_strict"]
+__all__ = ["make_synapse", "postgres_url", "server_loop", "skip_or_fail", "synapse", "synapse_strict"]
 
 T = TypeVar("T")
 
@@ -66,9 +71,22 @@ class LoopThread:
         self.loop.close()
 
 
+def in_ci() -> bool:
+    """``CI`` is set (to ``true`` by GitHub Actions, GitLab CI…) and not ``false``/``0``."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip for a missing tool on a developer's machine; fail in CI, where it must be."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: a missing server fails the run instead of skipping)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 def _require_synapse() -> None:
     if importlib.util.find_spec("synapse") is None:
-        pytest.skip("matrix-synapse is not installed: pip install -e '.[dev]'")
+        skip_or_fail("matrix-synapse is not installed: pip install -e '.[dev]'")
 
 
 def _start(loop: LoopThread, workdir: pathlib.Path, relax: bool) -> SynapseServer:
@@ -146,7 +164,7 @@ def postgres_url() -> Iterator[str]:
     ``postgres`` user the server runs as when tests run as root.
     """
     if find_pg_bin() is None:
-        pytest.skip("PostgreSQL binaries not found (initdb/pg_ctl): install the postgresql package")
+        skip_or_fail("PostgreSQL binaries not found (initdb/pg_ctl): install the postgresql package")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="maillage-pg-"))
     server = PostgresServer(workdir)
     try:

@@ -9,7 +9,8 @@ Time-zone conversions are done by each parser from the VTIMEZONE in the file,
 not from a system tz database, so a wrong VTIMEZONE shows up as a wrong instant.
 
 The ical.js helper needs ``node`` and ``npm ci --prefix tests/icaljs``; without
-them the calling test is skipped (with the reason), never silently passed.
+them the calling test is skipped (with the reason), never silently passed — and in
+CI (``CI`` set) it fails instead (:func:`tests.conftest_servers.skip_or_fail`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import vobject
 from dateutil import tz as dateutil_tz
+
+from tests.conftest_servers import skip_or_fail
 
 ICALJS_DIR = Path(__file__).parent / "icaljs"
 PARSE_SCRIPT = ICALJS_DIR / "parse.mjs"
@@ -64,9 +66,9 @@ def parse_with_icaljs(data: bytes) -> dict:
     """
     node = shutil.which("node")
     if node is None:
-        pytest.skip("ical.js cross-check needs Node.js: `node` is not on PATH")
+        skip_or_fail("ical.js cross-check needs Node.js: `node` is not on PATH")
     if not (ICALJS_DIR / "node_modules" / "ical.js" / "package.json").is_file():
-        pytest.skip(
+        skip_or_fail(
             "ical.js cross-check needs its dependencies: run `npm ci --prefix tests/icaljs`"
         )
     env = {"PATH": os.environ.get("PATH", ""), "TZ": "UTC", "LANG": "C.UTF-8"}

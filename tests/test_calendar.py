@@ -472,6 +472,29 @@ def test_new_link_revokes_the_old_one(make_ctx):
     assert calendar.find_feed(ctx.session, new).room_id == ROOM
 
 
+def test_new_link_with_unexpected_words_keeps_the_link(make_ctx):
+    ctx = make_ctx(sender=FACILITATOR)
+    run(ctx, "!agenda")
+    old = feed_row(ctx.session).token
+    with pytest.raises(UsageError, match="ne prend pas d'argument"):
+        run(ctx, "!agenda nouveau-lien svp")
+    assert feed_row(ctx.session).token == old
+
+
+def test_unsubscribe_with_unexpected_words_keeps_the_subscription(make_ctx):
+    ctx = make_ctx()
+    run(ctx, "!abonner")
+    with pytest.raises(UsageError, match="ne prend pas d'argument"):
+        run(ctx, "!desabonner anabela@ville-beauvais.fr")
+    assert subscriber(ctx.session) is not None
+
+
+def test_agenda_refusal_quotes_an_excerpt(make_ctx):
+    with pytest.raises(UsageError) as caught:
+        run(make_ctx(), "!agenda " + "x" * 19_900)
+    assert len(caught.value.message) < 300 and "x" * 80 + "…" in caught.value.message
+
+
 def test_feed_contains_recent_and_future_rencontres(make_ctx, config):
     ctx = make_ctx()
     add_rencontre(ctx.session)

@@ -135,6 +135,12 @@ def test_bad_numbers_are_usage_errors(database, config, text, message):
     assert message in error.value.message
 
 
+def test_a_huge_argument_is_quoted_as_an_excerpt(database, config):
+    with pytest.raises(UsageError) as error:
+        run(database, config, "!cr " + "z" * 19_900)
+    assert len(error.value.message) < 300 and "z" * 80 + "…" in error.value.message
+
+
 def test_no_seance_yet(config, db):
     with db.session() as session:
         state = room_state()

@@ -339,6 +339,8 @@ ACCEPTED_RECURRENCES = [
     ("tous les 14 jours", FIRST_THURSDAY, Recurrence("WEEKLY", 2)),
     ("tous les 7 jours", FIRST_THURSDAY, Recurrence("WEEKLY", 1)),
     ("toutes les 3 semaines", FIRST_THURSDAY, Recurrence("WEEKLY", 3)),
+    ("tous les 12 mois", FIRST_THURSDAY, Recurrence("MONTHLY", 12, (3, 1))),    # the bound
+    ("toutes les 52 semaines", FIRST_THURSDAY, Recurrence("WEEKLY", 52)),
 ]
 
 
@@ -355,6 +357,13 @@ REFUSED_RECURRENCES = [
     ("tous les 10 jours", "nombre entier de semaines"),
     ("toutes les 0 semaines", "au moins 1"),
     ("tous les mois blabla", "pas compris"),
+    # At least once a year, like a single date is at most ten years ahead.
+    ("tous les 999 mois", "tous les 999 mois est trop espacée"),
+    ("tous les 13 mois", "au plus 12 mois ou 52 semaines"),
+    ("toutes les 53 semaines", "toutes les 53 semaines est trop espacée"),
+    ("une semaine sur 999", "trop espacée"),
+    ("tous les 378 jours", "trop espacée"),
+    ("tous les " + "x" * 500, "« tous les " + "x" * 71 + "… »"),   # quoted as an excerpt
 ]
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.dates import format_date_fr, format_day_fr
 from tests.botproc import BOT_LOCALPART, BotProcess, ask, start_world
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.e2e
 PARIS = ZoneInfo("Europe/Paris")
 # One-minute reminders; any free port for the HTTP feed (tests may run side by side).
 EXTRA_CONFIG = '[reminders]\noffsets = ["1m"]\n\n[http]\nport = 0'
-PLAN = ("!rencontre planifier 9 juin 2027 14h-17h\n"
+# Against the real clock: a day some months ahead of today, never a fixed date that expires.
+DAY = datetime.now(PARIS).date() + timedelta(days=200)
+WHEN_TEXT = f"{format_day_fr(DAY)}, 14h–17h"        # "mercredi 9 juin 2027, 14h–17h"
+PLAN = (f"!rencontre planifier {format_date_fr(DAY)} 14h-17h\n"
         "titre: Réseau CPO\n"
         "mode: visio\n"
         "lien: https://visio.example.net/reseau-cpo\n"
@@ -81,15 +85,16 @@ async def test_plan_list_register_react_excuse_withdraw(world):
 
     assert "Rencontre #1 planifiée" in await w.ask(w.maita, PLAN)
     announcement = await w.notice("Nouvelle rencontre #1 : Réseau CPO")
-    assert "mercredi 9 juin 2027, 14h–17h" in body_of(announcement)
+    assert WHEN_TEXT in body_of(announcement)
     html = announcement["content"]["formatted_body"]
     assert "<ol>" in html and html.index("Tour d'écran") < html.index("cité éducative d'Arras")
     assert "Réagissez ✅ à ce message" in body_of(announcement)
 
-    refused = await w.ask(w.anabela, "!rencontre planifier 10 juin 2027 14h\ntitre: Pirate")
+    refused = await w.ask(w.anabela, f"!rencontre planifier {format_date_fr(DAY + timedelta(days=1))} 14h\n"
+                                     "titre: Pirate")
     assert "réservée à l'animation" in refused
     listing = await w.ask(w.anabela, "!rencontres")
-    assert "#1 — mercredi 9 juin 2027, 14h–17h — distanciel — Réseau CPO — aucun·e inscrit·e" in listing
+    assert f"#1 — {WHEN_TEXT} — distanciel — Réseau CPO — aucun·e inscrit·e" in listing
     assert "Pirate" not in listing and "#2" not in listing
 
     assert "Vous êtes inscrit·e à la rencontre #1" in await w.ask(w.anabela, "!inscription 1")

@@ -296,6 +296,26 @@ def test_action_fait_followed_by_words_is_an_action(make_ctx, db, seance):
     assert (item.text, item.due_date) == ("fait le point avec la mairie", FRIDAY)
 
 
+@pytest.mark.parametrize("text", ["!action fait 1234567", "!action done 99999999999999999999",
+                                  "!action fait 12b", "!action fait #x", "!action fait n°1234567",
+                                  "!action fait 1 et 2"])
+def test_action_fait_with_a_bad_number_is_refused_not_noted(make_ctx, db, seance, text):
+    assert "n'est pas un numéro d'action" in refused(make_ctx, text)
+    assert items(db, ItemKind.ACTION) == []
+
+
+def test_an_edit_into_a_bad_action_number_keeps_the_item(make_ctx, db, seance):
+    from bot.events import Edit
+    from commands.items import on_edit
+
+    run(make_ctx, "!action Appeler la mairie", event_id="$act")
+    ctx = make_ctx(sender=MEMBER, event_id="$edit")
+    on_edit(ctx, Edit("$edit", ROOM, MEMBER, "$act", "!action fait 1234567", NOW))
+    ctx.session.commit()
+    [item] = items(db, ItemKind.ACTION)
+    assert item.text == "Appeler la mairie"
+
+
 # --- retirer --------------------------------------------------------------------------------------
 
 def test_retirer_removes_my_last_item(make_ctx, db, seance):
@@ -308,6 +328,12 @@ def test_retirer_removes_my_last_item(make_ctx, db, seance):
     run(make_ctx, "#undo")
     assert [i.text for i in items(db)] == ["de l'animation"]
     assert "rien à retirer" in refused(make_ctx, "!undo")
+
+
+def test_retirer_with_unexpected_words_removes_nothing(make_ctx, db, seance):
+    run(make_ctx, "!info à garder")
+    assert "ne prend pas d'argument" in refused(make_ctx, "!retirer la météo de Quentin")
+    assert [i.text for i in items(db)] == ["à garder"]
 
 
 def test_a_facilitator_retire_removes_anyones_last_item(make_ctx, db, seance):

@@ -8,7 +8,7 @@ from sqlmodel import select
 from bot.core import Core
 from bot.events import Message
 from bot.models import Outbox, Profile
-from commands.registry import REGISTRY, parse_invocation
+from commands.registry import REGISTRY, parse_invocation, shorten_quotes
 from tests.conftest import MEMBER, NOW, ROOM
 
 
@@ -63,6 +63,22 @@ def test_bad_input_gets_a_french_answer_and_changes_nothing(config, db, room):
     assert bodies[4].startswith("Commande inconnue : !inconnue.") and "!aide" in bodies[4]
     assert "Ce message est trop long (30006 caractères" in bodies[5]
     assert all("Rien n'a été enregistré" in b for b in bodies[1:4])
+
+
+def test_refusals_quote_at_most_an_excerpt(config, db, room):
+    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    handle(core, room, "!aide " + "y" * 19_900, "$aide")
+    handle(core, room, "!" + "w" * 19_900, "$unknown")
+    handle(core, room, "!abonner " + "a@" * 9_000, "$mail")   # quoted by bot.mailer
+    bodies = outbox_bodies(db)
+    assert len(bodies) == 3
+    assert all(len(body) < 500 and "…" in body for body in bodies), [len(b) for b in bodies]
+
+
+def test_shorten_quotes_cuts_long_quotations_without_breaking_an_escape():
+    assert shorten_quotes("« court »") == "« court »"
+    cut = shorten_quotes("le lien « " + "&amp;" * 100 + " » est faux")
+    assert cut.endswith("&amp;… » est faux") and len(cut) < 120
 
 
 def test_template_and_markup_in_input_are_inert(config, db, room):

@@ -225,6 +225,10 @@ REFUSALS = [
     (FACILITATOR, "!rencontre planifier 9 juin 2027 14h\ntitre: a\ntitre: b", "donnée deux fois"),
     (FACILITATOR, "!rencontre planifier 9 juin 2027 14h\nlieu:", "n'a pas de valeur"),
     (FACILITATOR, "!rencontre planifier 9 juin 2027 14h\nrepeter: tous les ans", "répétition"),
+    # A series meets at least once a year, like a single date is at most ten years ahead.
+    (FACILITATOR, "!rencontre planifier 9 juin 2027 14h\nrepeter: tous les 999 mois", "trop espacée"),
+    (FACILITATOR, "!rencontre planifier 9 juin 2027 14h\nrepeter: tous les 13 mois", "au plus 12 mois"),
+    (FACILITATOR, "!rencontre planifier 9 juin 2027 14h\nrepeter: toutes les 53 semaines", "trop espacée"),
 ]
 
 
@@ -261,6 +265,25 @@ def test_unknown_key_lists_the_keys(say):
     (MEMBER, "!inscrits 9", "pas de rencontre #9"),
     (FACILITATOR, "!rappels bientôt", "7j 1j 1h"),
     (FACILITATOR, "!rappels 0h", "entre 1 minute"),
+    (FACILITATOR, "!rappels 999999999 sem", "entre 1 minute et 60 jours"),
+    (FACILITATOR, "!rappels 99999999999999999999j", "entre 1 minute et 60 jours"),
+    (FACILITATOR, "!rappels 9" + "9" * 5000 + "j", "entre 1 minute et 60 jours"),
+    (FACILITATOR, "!rencontre modifier 1\nrepeter: tous les 999 mois", "trop espacée"),
+    (FACILITATOR, "!rencontre modifier 1\nrepeter: une semaine sur 60", "au plus 12 mois ou 52 semaines"),
+    # Written like a date but not one: refused, never read as the motif of a whole cancel.
+    (FACILITATOR, "!rencontre annuler 1 le 31 février", "le 31 février n'existe pas"),
+    (FACILITATOR, "!rencontre annuler 1 le 32 janvier grève", "32 janvier"),
+    (FACILITATOR, "!rencontre annuler 1 31 février", "le 31 février n'existe pas"),
+    (FACILITATOR, "!rencontre annuler 1 le jeudi 31 février", "le 31 février n'existe pas"),
+    (FACILITATOR, "!rencontre annuler 1 le 31/02", "n'existe pas"),
+    (FACILITATOR, "!rencontre annuler 1 le 1er janvier 2026", "déjà passé"),
+    # Numbers beyond six digits are typos, not a motif or the next rencontre.
+    (MEMBER, "!excuse 1234567 malade", "6 chiffres au plus"),
+    (MEMBER, "!inscription #99999999999999999999", "6 chiffres au plus"),
+    (FACILITATOR, "!rencontre annuler #1234567", "6 chiffres au plus"),
+    (FACILITATOR, "!rencontre modifier 1234567\ntitre: X", "6 chiffres au plus"),
+    (MEMBER, "!rencontre 1234567", "6 chiffres au plus"),
+    (MEMBER, "!rencontres svp", "ne prend pas d'argument"),
     (MEMBER, "!rappels 1h", PERMISSION_REPLY),
 ])
 def test_refusals_leave_the_rencontre_alone(say, db, sender, text, expected):
@@ -380,6 +403,41 @@ def test_cancel_one_date_of_a_series(make_ctx, series, db, changes):
     again = make_ctx(FACILITATOR, "$again")
     with pytest.raises(UsageError, match="pas de date à venir le 14 juillet 2027"):
         dispatch(again, parse_invocation("!rencontre annuler 1 le 14 juillet 2027", "!"))
+
+
+@pytest.mark.parametrize("text", ["!rencontre annuler 1 le 31 février", "!rencontre annuler 1 le 32 janvier",
+                                  "!rencontre annuler 1 le jeudi 31 février vacances"])
+def test_an_invalid_date_never_cancels_a_series(say, db, text):
+    say(FACILITATOR, PLAN + "\nrepeter: tous les mois")
+    before = snapshot(db)
+    [reply] = say(FACILITATOR, text)
+    assert "n'existe pas" in reply and "Rien n'a été enregistré" in reply
+    assert snapshot(db) == before
+
+
+def test_a_date_without_le_still_names_the_date(make_ctx, series, db):
+    ctx = run(make_ctx(FACILITATOR, "$one"), "!rencontre annuler 1 14 juillet 2027 congés d'été")
+    assert "Seule la date du mercredi 14 juillet 2027" in ctx.replies[0]
+    [rencontre] = rencontres_in(db)
+    assert rencontre.status == RencontreStatus.PLANNED
+
+
+def test_the_hours_after_the_date_are_not_the_motif(make_ctx, series, db):
+    run(make_ctx(FACILITATOR, "$one"), "!rencontre annuler 1 le 14 juillet 2027 de 14h à 17h congés")
+    with db.session() as session:
+        [cancelled] = session.exec(select(CancelledOccurrence)).all()
+    assert cancelled.reason == "congés"
+
+
+def test_a_motif_starting_with_a_number_stays_a_motif(make_ctx, planned, db):
+    run(make_ctx(FACILITATOR, "$cancel"), "!rencontre annuler 1 3 intervenants malades")
+    [rencontre] = rencontres_in(db)
+    assert rencontre.cancel_reason == "3 intervenants malades"
+
+
+def test_a_long_refusal_quotes_an_excerpt(say):
+    [reply] = say(MEMBER, "!rencontre " + "blabla " * 2800)
+    assert len(reply) < 500 and "blabla blabla" in reply and "…" in reply
 
 
 def test_cancel_a_whole_series_says_so(make_ctx, series, db, changes):
@@ -582,6 +640,9 @@ def test_split_number():
     assert split_number("#4 enfant malade") == (4, "enfant malade")
     assert split_number("malade") == (None, "malade")
     assert split_number("") == (None, "")
+    assert split_number("#999999 x") == (999999, "x")
+    with pytest.raises(RencontreError, match="6 chiffres au plus"):
+        split_number("1234567 malade")
 
 
 def test_parse_fields_keeps_order_and_colons_in_values():

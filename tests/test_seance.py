@@ -219,6 +219,14 @@ def test_closing_stops_capture_and_posts_a_summary(make_ctx, db):
     assert "aucune séance" in refused(make_ctx, "!meteo 3", sender=MEMBER)
 
 
+@pytest.mark.parametrize("text", ["!seance clore ?", "!seance clore demain", "#endmeeting svp"])
+def test_close_with_unexpected_words_keeps_the_seance_open(make_ctx, db, text):
+    open_seance(make_ctx)
+    assert "ne prend pas d'argument" in refused(make_ctx, text, sender=FACILITATOR)
+    [seance] = seances(db)
+    assert seance.status == SeanceStatus.OPEN
+
+
 # --- closing by itself ----------------------------------------------------------------------------
 
 def test_autoclose_time(make_ctx, db, config):
