@@ -8,11 +8,14 @@ Spec: Client-Server API, "Event replacements" (m.replace), "Rich replies"
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Union
 
 TEXT_MSGTYPES = {"m.text", "m.emote", "m.notice"}
+# The spec's plain reply fallback opens with "> <@sender:server> …" ("> * <@…>" for an emote).
+PLAIN_FALLBACK_RE = re.compile(r"^> (?:\* )?<@[^>\s]+> ")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,14 @@ def timestamp_of(source: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(source.get("origin_server_ts", 0) / 1000, tz=timezone.utc)
 
 
+def has_reply_fallback(content: dict[str, Any]) -> bool:
+    """Does the content carry a rich-reply fallback (``<mx-reply>``, or the spec's
+    ``> <@user:server>`` quote)? Since Matrix v1.13 replies have none (Element sends none)."""
+    body, html = content.get("body"), content.get("formatted_body")
+    return ((isinstance(html, str) and "<mx-reply>" in html.lower())
+            or (isinstance(body, str) and PLAIN_FALLBACK_RE.match(body) is not None))
+
+
 def strip_reply_fallback(body: str) -> str:
     """Drop the ``> quoted`` lines a client prepends to a reply's plain body."""
     lines = body.split("\n")
@@ -76,11 +87,13 @@ def strip_reply_fallback(body: str) -> str:
 
 
 def message_text(content: dict[str, Any], is_reply: bool) -> str:
-    """The plain text of a message content: the body, reply fallback stripped."""
+    """The plain text of a message content: the body, a reply's fallback stripped.
+    Only a reply that carries a fallback loses its leading quote: a fallback-less reply
+    may well start with a quote of its own."""
     body = content.get("body")
     if not isinstance(body, str):
         return ""
-    if is_reply:
+    if is_reply and has_reply_fallback(content):
         body = strip_reply_fallback(body)
     return body.strip()
 
@@ -111,10 +124,11 @@ def _parse_message(source: dict[str, Any], room_id: str) -> Message | Edit | Non
     reply = relation.get("m.in_reply_to") or {}
     thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
     reply_to = reply.get("event_id") if isinstance(reply, dict) else None
+    is_reply = bool(reply_to)   # for the quote fallback, which a thread's in_reply_to may bring
     # A thread message carries a fallback in_reply_to (is_falling_back); it is not a reply.
     if thread_root and relation.get("is_falling_back"):
         reply_to = None
-    return Message(body=message_text(content, bool(reply_to)), msgtype=content["msgtype"],
+    return Message(body=message_text(content, is_reply), msgtype=content["msgtype"],
                    reply_to=reply_to, thread_root=thread_root, mentions=_mentions(content), **base)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from bot.devclient import message_content
 from bot.events import Edit, Message, Reaction, Redaction, parse_event
 from bot.roomstate import RoomState
 
@@ -89,3 +90,21 @@ def test_room_state_power_and_names():
     assert state.find_member("chloé") == "@c:localhost" and state.display_name("@c:localhost") == "Chloé"
     state.apply(event("m.room.member", {"membership": "leave"}, state_key="@c:localhost"))
     assert state.find_member("Chloé") is None
+
+
+# --- Element's real shapes (bot.devclient mirrors element-web's builders) ------------------
+
+def test_a_fallback_less_reply_keeps_its_own_leading_quote():
+    """Matrix v1.13: a reply has no fallback; its text may start with a quote of its own."""
+    content = message_content("@a:localhost", "> Le COPIL est reporté\nQui a l'info ?",
+                              reply_to=("$parent", "@b:localhost"))
+    assert "m.in_reply_to" in content["m.relates_to"] and "<mx-reply>" not in content["formatted_body"]
+    record = parse_event(event("m.room.message", content), ROOM)
+    assert (record.body, record.reply_to) == ("> Le COPIL est reporté\nQui a l'info ?", "$parent")
+    assert record.mentions == ("@b:localhost",)  # Element mentions the replied-to sender
+
+
+def test_a_plain_fallback_without_html_is_still_stripped():
+    content = {"msgtype": "m.text", "body": "> <@b:localhost> le message\n\n> ma citation\nma réponse",
+               "m.relates_to": {"m.in_reply_to": {"event_id": "$parent"}}}
+    assert parse_event(event("m.room.message", content), ROOM).body == "> ma citation\nma réponse"
