@@ -54,6 +54,7 @@ class Context:
     is_facilitator: bool = False
     room_timezone: str | None = None
     mentions: tuple[str, ...] = ()   # users mentioned by pills in the command's message
+    formatted_body: str = ""         # its HTML, where the pills link users to their names
     outgoing: list[Outgoing] = field(default_factory=list)
 
     @property
