@@ -131,6 +131,7 @@ class Core:
             ctx = self.context(session, room, record.sender, record.event_id, now)
             if isinstance(record, (Message, Edit)):
                 ctx.mentions, ctx.formatted_body = record.mentions, record.formatted_body
+            ctx.thread_root = getattr(record, "thread_root", None)   # replies go in the thread
             action(ctx)
             session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
             return store_outgoing(session, ctx.outgoing, record.event_id, now)

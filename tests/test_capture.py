@@ -92,6 +92,11 @@ class Room:
             return [r.content["m.relates_to"]["key"] for r in rows
                     if r.content["m.relates_to"]["event_id"] == event_id]
 
+    def notices(self) -> list[dict]:
+        with self.db.session() as session:
+            rows = session.exec(select(Outbox).where(Outbox.event_type == "m.room.message"))
+            return [r.content for r in rows]
+
     def versions(self, event_id: str) -> list[str]:
         with self.db.session() as session:
             rows = session.exec(select(ItemEdit).where(ItemEdit.item_event_id == event_id)
@@ -364,7 +369,7 @@ def test_a_meteo_command_edited_keeps_one_per_person(seance):
     assert (meteo.event_id, meteo.mood) == (plain, 5)
 
 
-# --- Element's pills in edits and replies ---------------------------------------------------------
+# --- Element's pills in edits and replies, commands in threads ---------------------------------------
 
 MAITA_PILL = Pill(FACILITATOR, "Maïta Giraldi")
 QUENTIN_PILL = Pill(QUENTIN, "Quentin Poilvé")
@@ -404,6 +409,21 @@ def test_a_pill_in_a_reply_names_the_owner_not_the_replied_to_sender(seance):
     action = seance.receive(content)
     item = seance.item(action)
     assert (item.kind, item.owner, item.text) == (ItemKind.ACTION, FACILITATOR, "envoie le bilan")
+
+
+def _reply_target(content: dict) -> str | None:
+    return content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+
+
+def test_a_command_in_a_thread_is_answered_in_the_thread(seance):
+    root = seance.say("On parle du COPIL ?", QUENTIN)
+    command = seance.receive(message_content(MEMBER, "!profil", thread=(root, root)))
+    [answer] = [c for c in seance.notices() if _reply_target(c) == command]
+    assert answer["m.relates_to"] == {"rel_type": "m.thread", "event_id": root, "is_falling_back": False,
+                                      "m.in_reply_to": {"event_id": command}}
+    outside = seance.say("!profil")
+    [answer] = [c for c in seance.notices() if _reply_target(c) == outside]
+    assert answer["m.relates_to"] == {"m.in_reply_to": {"event_id": outside}}
 
 
 # --- redactions -----------------------------------------------------------------------------------
