@@ -4,9 +4,10 @@ An item is tied to the message that created it (``Item.event_id``) and always re
 the latest accepted version of that message. Versions are kept in ``ItemEdit``: the
 original body is stored under the message's own event id (``event_id ==
 item_event_id``), then one row per accepted ``m.replace``. A version's text is the body
-as typed (a command keeps its ``!word``), so redacting the latest edit re-reads the
-previous version, and a command re-read at the time it was written gives the same
-date for "vendredi".
+as typed (a command keeps its ``!word``), with its mentions and HTML (an Element pill
+leaves only a name in the text), so redacting the latest edit re-reads the previous
+version, and a command re-read at the time it was written gives the same date for
+"vendredi" and the same owner.
 
 What a text *means* (a command, discussion, a météo answer) is decided by the caller
 through a ``Reinterpret`` function: :mod:`commands.items` knows the commands, this
@@ -32,7 +33,7 @@ from sqlmodel import Session, col, func, select
 from bot.config import Config
 from bot.context import Context
 from bot.dates import DateError, parse_due_date
-from bot.events import Edit, Message, Reaction, Redaction
+from bot.events import Edit, Message, Reaction, Redaction, pills
 from bot.models import (
     Attendance,
     Item,
@@ -256,16 +257,37 @@ def split_owner(room: RoomState, text: str) -> tuple[str, str]:
                        "identifiant (@nom:serveur).")
 
 
-def pill_owner(room: RoomState, text: str, mentions: tuple[str, ...]) -> tuple[str, str]:
-    """Element's pills put only the display name in the plain body and the user in
-    ``m.mentions``: one mentioned member whose name is in the text is the owner."""
-    others = [u for u in mentions if u in room.joined]
-    if len(others) != 1:
+def pill_owner(room: RoomState, text: str, mentions: tuple[str, ...],
+               formatted_body: str = "") -> tuple[str, str]:
+    """(owner user id or "", text without the name) for an Element pill.
+
+    A pill leaves only a name in the plain body; the user is in the ``formatted_body``
+    link and in ``m.mentions``. A reply also mentions the replied-to sender (element-web
+    ``attachMentions``), so only members whose name is in the text count: a pill's link
+    text first, else a mentioned member's display name. Two pills named in the text are
+    refused (one owner per action); two bare mentions are left alone.
+    """
+    linked = [(user, name) for user, name in pills(formatted_body) if user in room.joined]
+    found = _named_in(text, linked)
+    if len(found) > 1:
+        raise CaptureError("une action n'a qu'une personne responsable : "
+                           "gardez une seule mention.")
+    if not found:
+        found = _named_in(text, [(u, room.display_name(u)) for u in mentions if u in room.joined])
+    if len(found) != 1:
         return "", text
-    found = re.search(re.escape(room.display_name(others[0])), text, re.IGNORECASE)
-    if found is None:
-        return "", text
-    return others[0], _squeeze(text[:found.start()] + text[found.end():])
+    [(owner, match)] = found.items()
+    return owner, _squeeze(text[:match.start()] + text[match.end():])
+
+
+def _named_in(text: str, people: list[tuple[str, str]]) -> dict[str, re.Match]:
+    """Each user whose name appears in ``text`` as whole words (case aside): its first match."""
+    found: dict[str, re.Match] = {}
+    for user, name in people:
+        match = re.search(rf"(?<!\w){re.escape(name.strip())}(?!\w)", text, re.IGNORECASE)
+        if name.strip() and match is not None and user not in found:
+            found[user] = match
+    return found
 
 
 def _squeeze(text: str) -> str:
@@ -292,10 +314,10 @@ def split_due(text: str, tz: ZoneInfo, now: datetime) -> tuple[str, date | None]
 
 
 def parse_action(room: RoomState, args: str, tz: ZoneInfo, now: datetime,
-                 mentions: tuple[str, ...] = ()) -> Capture:
+                 mentions: tuple[str, ...] = (), formatted_body: str = "") -> Capture:
     owner, text = split_owner(room, args)
     if not owner:
-        owner, text = pill_owner(room, text, mentions)
+        owner, text = pill_owner(room, text, mentions, formatted_body)
     text, due = split_due(text, tz, now)
     if not text.strip():
         raise CaptureError("le texte de l'action est vide.")
@@ -439,11 +461,13 @@ def _forget_message(session: Session, event_id: str) -> None:
 
 # --- versions (Matrix edits) ----------------------------------------------------------------------
 
-def remember_original(session: Session, item: Item, text: str, at: datetime) -> None:
-    """Keep the message's first version, to return to it if its edits are redacted."""
-    if session.get(ItemEdit, item.event_id) is None:
-        session.add(ItemEdit(event_id=item.event_id, item_event_id=item.event_id, text=text,
-                             edited_at=at))
+def remember_original(ctx: Context, item: Item, text: str) -> None:
+    """Keep the message's first version (with its mentions and HTML), to return to it if
+    its edits are redacted."""
+    if ctx.session.get(ItemEdit, item.event_id) is None:
+        ctx.session.add(ItemEdit(event_id=item.event_id, item_event_id=item.event_id, text=text,
+                                 edited_at=ctx.now, mentions=list(ctx.mentions),
+                                 formatted_body=ctx.formatted_body))
 
 
 def is_original(version: ItemEdit) -> bool:
@@ -461,9 +485,12 @@ def versions(session: Session, item: Item) -> list[ItemEdit]:
     return sorted(rows, key=_version_order)
 
 
-def as_of(ctx: Context, item: Item, at: datetime) -> Context:
-    """The context in which a version of ``item``'s message is read (its own time)."""
-    return replace(ctx, event_id=item.event_id, now=at, outgoing=ctx.outgoing)
+def as_of(ctx: Context, item: Item, version: ItemEdit) -> Context:
+    """The context in which a version of ``item``'s message is read: its own time, its
+    own mentions and HTML."""
+    return replace(ctx, event_id=item.event_id, now=version.edited_at,
+                   mentions=tuple(version.mentions), formatted_body=version.formatted_body,
+                   outgoing=ctx.outgoing)
 
 
 def apply_edit(ctx: Context, edit: Edit, reinterpret: Reinterpret) -> None:
@@ -472,12 +499,13 @@ def apply_edit(ctx: Context, edit: Edit, reinterpret: Reinterpret) -> None:
     if item is None or item.sender != edit.sender:
         return
     version = ItemEdit(event_id=edit.event_id, item_event_id=item.event_id, text=edit.body,
-                       edited_at=edit.timestamp)
+                       edited_at=edit.timestamp, mentions=list(edit.mentions),
+                       formatted_body=edit.formatted_body)
     known = versions(ctx.session, item)
     if known and _version_order(version) < _version_order(known[-1]):
         ctx.session.add(version)    # an older edit arriving late: history only
         return
-    reading = as_of(ctx, item, edit.timestamp)
+    reading = as_of(ctx, item, version)
     error = reinterpret(reading, item, edit.body)
     if error is not None:
         reading.reply(error)    # to the message itself: an edit is not what people reply to
@@ -507,7 +535,7 @@ def apply_redaction(ctx: Context, redaction: Redaction, reinterpret: Reinterpret
 def _restore_latest(ctx: Context, item: Item, reinterpret: Reinterpret) -> None:
     """Re-read the newest remaining version that still reads well (normally the first tried)."""
     for version in reversed(versions(ctx.session, item)):
-        if reinterpret(as_of(ctx, item, version.edited_at), item, version.text) is None:
+        if reinterpret(as_of(ctx, item, version), item, version.text) is None:
             if item_by_event(ctx.session, item.event_id) is not None:
                 item.edited_at = None if is_original(version) else version.edited_at
             return
@@ -549,7 +577,7 @@ def on_message(ctx: Context, message: Message) -> None:
     item, _ = store(ctx, seance, Capture(ItemKind.DISCUSSION, text=message.body),
                     parent_event_id=root.event_id if root else None,
                     topic_id=root.topic_id if root else None)
-    remember_original(ctx.session, item, message.body, ctx.now)
+    remember_original(ctx, item, message.body)
 
 
 def _capture_meteo_answer(ctx: Context, seance: Seance, message: Message, prompt: str) -> None:
@@ -559,7 +587,7 @@ def _capture_meteo_answer(ctx: Context, seance: Seance, message: Message, prompt
         return
     item, _ = store(ctx, seance, Capture(ItemKind.METEO, text=parsed[1], mood=parsed[0]),
                     parent_event_id=prompt)
-    remember_original(ctx.session, item, message.body, ctx.now)
+    remember_original(ctx, item, message.body)
     ctx.react(ACK)
 
 

@@ -40,6 +40,16 @@ def notice_content(markdown: str) -> dict[str, Any]:
             "formatted_body": html}
 
 
+def reply_relation(event_id: str, thread_root: str | None = None) -> dict[str, Any]:
+    """``m.relates_to`` of a reply to ``event_id``. In a thread, a real reply inside it
+    (spec "Threading": ``is_falling_back: false``), the shape Element's thread composer
+    gives a reply (element-web ``makeReplyMixIn`` merged into ThreadView's relation)."""
+    if thread_root is None:
+        return {"m.in_reply_to": {"event_id": event_id}}
+    return {"rel_type": "m.thread", "event_id": thread_root, "is_falling_back": False,
+            "m.in_reply_to": {"event_id": event_id}}
+
+
 @dataclass
 class Context:
     """Everything a command may read, and the recorder of what it sends."""
@@ -54,6 +64,8 @@ class Context:
     is_facilitator: bool = False
     room_timezone: str | None = None
     mentions: tuple[str, ...] = ()   # users mentioned by pills in the command's message
+    formatted_body: str = ""         # its HTML, where the pills link users to their names
+    thread_root: str | None = None   # the thread the message was typed in, if any
     outgoing: list[Outgoing] = field(default_factory=list)
 
     @property
@@ -74,9 +86,10 @@ class Context:
         self.outgoing.append(Outgoing(room_id or self.room_id, "m.room.message", content, tag=tag))
 
     def reply(self, markdown: str, tag: str = "") -> None:
-        """A notice in reply to the command's message (a Matrix rich reply)."""
+        """A notice in reply to the command's message (a Matrix rich reply), in its thread
+        when it was typed in one, as Element users expect."""
         content = notice_content(markdown)
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": self.event_id}}
+        content["m.relates_to"] = reply_relation(self.event_id, self.thread_root)
         self.outgoing.append(Outgoing(self.room_id, "m.room.message", content, tag=tag))
 
     def react(self, key: str, event_id: str | None = None) -> None:

@@ -129,7 +129,9 @@ class Core:
             if session.get(ProcessedEvent, record.event_id) is not None:
                 return 0
             ctx = self.context(session, room, record.sender, record.event_id, now)
-            ctx.mentions = getattr(record, "mentions", ())
+            if isinstance(record, (Message, Edit)):
+                ctx.mentions, ctx.formatted_body = record.mentions, record.formatted_body
+            ctx.thread_root = getattr(record, "thread_root", None)   # replies go in the thread
             action(ctx)
             session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
             return store_outgoing(session, ctx.outgoing, record.event_id, now)

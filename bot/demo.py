@@ -105,11 +105,11 @@ class Demo:
                             timeout=ACK_TIMEOUT, what=f"the bot's answer to {text.splitlines()[0]!r}")
         return event_id
 
-    async def say(self, who: str, text: str, **relation) -> str:
-        content = {"msgtype": "m.text", "body": text}
-        if relation:
-            content["m.relates_to"] = relation
-        return await self.users[who].send(self.room, content)
+    async def say(self, who: str, text: str, reply_to: tuple[str, str] | None = None) -> str:
+        """A free message, as Element sends it; ``reply_to`` = (event id, whose)."""
+        if reply_to is not None:
+            reply_to = (reply_to[0], self.users[reply_to[1]].user_id)
+        return await self.users[who].say(self.room, text, reply_to=reply_to)
 
     async def run(self, now: datetime) -> None:
         await self.people()
@@ -152,8 +152,7 @@ class Demo:
         news = await self.command("quentin", "!actu Organisation le 23 juin d'un comité de copilotage : "
                                   "bilan de la 1re année scolaire, environ 40 actions menées.")
         await self.say("anabela", "À Beauvais nous avons présenté un bilan par enjeu prioritaire, "
-                       "puis une déclinaison par porteur de projet.",
-                       **{"m.in_reply_to": {"event_id": news}})
+                       "puis une déclinaison par porteur de projet.", reply_to=(news, "quentin"))
         await self.command("anabela", "!actu Fête de quartier le 2 juillet : stand de la cité "
                            "éducative, ateliers multisensoriels, jeux parents-enfants.")
         await self.command("maita", "!actu nationale Publication du guide national d'évaluation "

@@ -8,11 +8,18 @@ Spec: Client-Server API, "Event replacements" (m.replace), "Rich replies"
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 from typing import Any, Union
+from urllib.parse import unquote
 
 TEXT_MSGTYPES = {"m.text", "m.emote", "m.notice"}
+# The spec's plain reply fallback opens with "> <@sender:server> …" ("> * <@…>" for an emote).
+PLAIN_FALLBACK_RE = re.compile(r"^> (?:\* )?<@[^>\s]+> ")
+HTML_FALLBACK_RE = re.compile(r"<mx-reply>.*?</mx-reply>", re.DOTALL | re.IGNORECASE)
+PILL_PREFIX = "https://matrix.to/#/"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Message:
     reply_to: str | None = None
     thread_root: str | None = None
     mentions: tuple[str, ...] = ()   # m.mentions.user_ids: pills carry only a name in `body`
+    formatted_body: str = ""         # the HTML, reply fallback stripped: where pills link users
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class Edit:
     target_event_id: str
     body: str
     timestamp: datetime
+    mentions: tuple[str, ...] = ()   # of ``m.new_content``: the new version's full set
+    formatted_body: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,14 @@ def timestamp_of(source: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(source.get("origin_server_ts", 0) / 1000, tz=timezone.utc)
 
 
+def has_reply_fallback(content: dict[str, Any]) -> bool:
+    """Does the content carry a rich-reply fallback (``<mx-reply>``, or the spec's
+    ``> <@user:server>`` quote)? Since Matrix v1.13 replies have none (Element sends none)."""
+    body, html = content.get("body"), content.get("formatted_body")
+    return ((isinstance(html, str) and "<mx-reply>" in html.lower())
+            or (isinstance(body, str) and PLAIN_FALLBACK_RE.match(body) is not None))
+
+
 def strip_reply_fallback(body: str) -> str:
     """Drop the ``> quoted`` lines a client prepends to a reply's plain body."""
     lines = body.split("\n")
@@ -76,13 +94,66 @@ def strip_reply_fallback(body: str) -> str:
 
 
 def message_text(content: dict[str, Any], is_reply: bool) -> str:
-    """The plain text of a message content: the body, reply fallback stripped."""
+    """The plain text of a message content: the body, a reply's fallback stripped.
+    Only a reply that carries a fallback loses its leading quote: a fallback-less reply
+    may well start with a quote of its own."""
     body = content.get("body")
     if not isinstance(body, str):
         return ""
-    if is_reply:
+    if is_reply and has_reply_fallback(content):
         body = strip_reply_fallback(body)
     return body.strip()
+
+
+def message_html(content: dict[str, Any]) -> str:
+    """The ``formatted_body`` (HTML only), without a reply fallback's ``<mx-reply>``:
+    its links name the replied-to sender, not people the message mentions."""
+    html = content.get("formatted_body")
+    if content.get("format") != "org.matrix.custom.html" or not isinstance(html, str):
+        return ""
+    return HTML_FALLBACK_RE.sub("", html).strip()
+
+
+class _PillParser(HTMLParser):
+    """Collects ``<a href="https://matrix.to/#/@user:server">text</a>`` links."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pills: list[tuple[str, str]] = []
+        self._user: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._user, self._text = _pill_user(dict(attrs).get("href") or ""), []
+
+    def handle_data(self, data: str) -> None:
+        if self._user is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._user is not None:
+            self.pills.append((self._user, "".join(self._text).strip()))
+            self._user = None
+
+
+def _pill_user(href: str) -> str | None:
+    """The user id of a matrix.to permalink (``?via=`` aside, percent-decoded), else None."""
+    if not href.startswith(PILL_PREFIX):
+        return None
+    target = unquote(href[len(PILL_PREFIX):].split("?", 1)[0])
+    return target if target.startswith("@") else None
+
+
+def pills(formatted_body: str) -> tuple[tuple[str, str], ...]:
+    """The user pills of a ``formatted_body``: (user id, the link text shown in Element),
+    in order. Element's plain ``body`` carries only that text, so it is how a pill is found."""
+    if "matrix.to" not in formatted_body:
+        return ()
+    parser = _PillParser()
+    parser.feed(formatted_body)
+    parser.close()
+    return tuple(parser.pills)
 
 
 def _mentions(content: dict[str, Any]) -> tuple[str, ...]:
@@ -105,17 +176,24 @@ def _parse_message(source: dict[str, Any], room_id: str) -> Message | Edit | Non
         new_content = content.get("m.new_content")
         if not isinstance(new_content, dict) or not isinstance(relation.get("event_id"), str):
             return None
-        return Edit(target_event_id=relation["event_id"], body=message_text(new_content, False), **base)
+        # Element puts the full set of mentions in m.new_content, and only the newly
+        # mentioned users at top level (attachMentions); a client without m.mentions in
+        # m.new_content gets its top-level ones.
+        mentions = _mentions(new_content if "m.mentions" in new_content else content)
+        return Edit(target_event_id=relation["event_id"], body=message_text(new_content, False),
+                    mentions=mentions, formatted_body=message_html(new_content), **base)
     if content.get("msgtype") not in TEXT_MSGTYPES:
         return None
     reply = relation.get("m.in_reply_to") or {}
     thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
     reply_to = reply.get("event_id") if isinstance(reply, dict) else None
+    is_reply = bool(reply_to)   # for the quote fallback, which a thread's in_reply_to may bring
     # A thread message carries a fallback in_reply_to (is_falling_back); it is not a reply.
     if thread_root and relation.get("is_falling_back"):
         reply_to = None
-    return Message(body=message_text(content, bool(reply_to)), msgtype=content["msgtype"],
-                   reply_to=reply_to, thread_root=thread_root, mentions=_mentions(content), **base)
+    return Message(body=message_text(content, is_reply), msgtype=content["msgtype"],
+                   reply_to=reply_to, thread_root=thread_root, mentions=_mentions(content),
+                   formatted_body=message_html(content), **base)
 
 
 def _parse_reaction(source: dict[str, Any], room_id: str) -> Reaction | None:

@@ -313,13 +313,17 @@ class Item(SQLModel, table=True):
 
 
 class ItemEdit(SQLModel, table=True):
-    """Edit history: every accepted ``m.replace`` of an item's source message."""
+    """Edit history: the item's first version and every accepted ``m.replace`` of it."""
 
     __tablename__ = "item_edit"
     event_id: str = Field(primary_key=True)     # the edit event
     item_event_id: str = Field(index=True)      # the original message
     text: str
     edited_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Who the version mentions (m.mentions.user_ids) and its HTML: an Element pill leaves
+    # only a name in ``text``, so re-reading a version needs both to find an action's owner.
+    mentions: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    formatted_body: str = ""
 
 
 class Attendance(SQLModel, table=True):

@@ -162,7 +162,8 @@ def ressource(ctx: Context, args: str) -> None:
          help="une action à suivre, avec sa ou son responsable et son échéance")
 def action(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now, ctx.mentions))
+    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
+                                ctx.formatted_body))
 
 
 @subcommand("action", "fait", aliases=("faite", "done"), usage="action fait <numéro>",
@@ -305,7 +306,7 @@ def after_command(ctx: Context, invocation: Invocation) -> None:
     item = capture.item_by_event(ctx.session, ctx.event_id)
     if item is not None:
         typed = command_text(invocation, ctx.config.bot.command_prefix)
-        capture.remember_original(ctx.session, item, typed, ctx.now)
+        capture.remember_original(ctx, item, typed)
 
 
 @listen("edit")

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from bot import capture, outbox
 from bot.capture import MeteoSummary, attendance, meteo_summary, parse_mood, trend
 from bot.core import Core
+from bot.devclient import Pill, edit_content, message_content
 from bot.events import Edit, Message, Redaction, parse_event
 from bot.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Seance, Topic
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
@@ -45,6 +46,15 @@ class Room:
         self.count += 1
         event_id = event_id or f"$edit{self.count}"
         self.core.handle(Edit(event_id, ROOM, sender, target, body, at or self.tick()), self.room)
+        return event_id
+
+    def receive(self, content: dict, sender: str = MEMBER) -> str:
+        """A raw event (Element's content), parsed as in production."""
+        self.count += 1
+        event_id = f"$raw{self.count}"
+        source = {"type": "m.room.message", "event_id": event_id, "sender": sender,
+                  "content": content, "origin_server_ts": int(self.tick().timestamp() * 1000)}
+        self.core.handle(parse_event(source, ROOM), self.room)
         return event_id
 
     def redact(self, target: str, sender: str = MEMBER) -> None:
@@ -81,6 +91,11 @@ class Room:
             rows = session.exec(select(Outbox).where(Outbox.event_type == "m.reaction"))
             return [r.content["m.relates_to"]["key"] for r in rows
                     if r.content["m.relates_to"]["event_id"] == event_id]
+
+    def notices(self) -> list[dict]:
+        with self.db.session() as session:
+            rows = session.exec(select(Outbox).where(Outbox.event_type == "m.room.message"))
+            return [r.content for r in rows]
 
     def versions(self, event_id: str) -> list[str]:
         with self.db.session() as session:
@@ -352,6 +367,63 @@ def test_a_meteo_command_edited_keeps_one_per_person(seance):
     seance.edit(plain, "!meteo 5 bonne nouvelle")
     [meteo] = seance.items()
     assert (meteo.event_id, meteo.mood) == (plain, 5)
+
+
+# --- Element's pills in edits and replies, commands in threads ---------------------------------------
+
+MAITA_PILL = Pill(FACILITATOR, "Maïta Giraldi")
+QUENTIN_PILL = Pill(QUENTIN, "Quentin Poilvé")
+
+
+def test_an_element_edit_keeps_the_pilled_owner_and_so_does_redacting_it(seance):
+    seance.open()
+    first = message_content(MEMBER, "!action Envoyer la plaquette ", MAITA_PILL, " pour vendredi")
+    action = seance.receive(first)
+    assert (seance.item(action).owner, seance.item(action).text) == (FACILITATOR, "Envoyer la plaquette")
+    # Element's edit: the pill is only in m.new_content's m.mentions (not newly mentioned).
+    edit = seance.receive(edit_content(MEMBER, action, first, "!action Envoyer la plaquette et le bilan ",
+                                       MAITA_PILL, " pour lundi"))
+    item = seance.item(action)
+    assert (item.owner, item.text, item.due_date) == (FACILITATOR, "Envoyer la plaquette et le bilan",
+                                                      date(2026, 11, 23))
+    seance.redact(edit)                                   # back to the original, owner included
+    item = seance.item(action)
+    assert (item.owner, item.text, item.due_date, item.edited_at) == (
+        FACILITATOR, "Envoyer la plaquette", FRIDAY, None)
+
+
+def test_an_element_edit_can_change_the_pilled_owner(seance):
+    seance.open()
+    first = message_content(MEMBER, "!action Relancer les écoles")
+    action = seance.receive(first)
+    seance.receive(edit_content(MEMBER, action, first, "!action Relancer les écoles ", QUENTIN_PILL))
+    assert (seance.item(action).owner, seance.item(action).text) == (QUENTIN, "Relancer les écoles")
+
+
+def test_a_pill_in_a_reply_names_the_owner_not_the_replied_to_sender(seance):
+    seance.open()
+    question = seance.say("Qui envoie le bilan ?", QUENTIN)
+    content = message_content(MEMBER, "!action ", MAITA_PILL, " envoie le bilan",
+                              reply_to=(question, QUENTIN))
+    assert content["m.mentions"] == {"user_ids": [QUENTIN, FACILITATOR]}
+    action = seance.receive(content)
+    item = seance.item(action)
+    assert (item.kind, item.owner, item.text) == (ItemKind.ACTION, FACILITATOR, "envoie le bilan")
+
+
+def _reply_target(content: dict) -> str | None:
+    return content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+
+
+def test_a_command_in_a_thread_is_answered_in_the_thread(seance):
+    root = seance.say("On parle du COPIL ?", QUENTIN)
+    command = seance.receive(message_content(MEMBER, "!profil", thread=(root, root)))
+    [answer] = [c for c in seance.notices() if _reply_target(c) == command]
+    assert answer["m.relates_to"] == {"rel_type": "m.thread", "event_id": root, "is_falling_back": False,
+                                      "m.in_reply_to": {"event_id": command}}
+    outside = seance.say("!profil")
+    [answer] = [c for c in seance.notices() if _reply_target(c) == outside]
+    assert answer["m.relates_to"] == {"m.in_reply_to": {"event_id": outside}}
 
 
 # --- redactions -----------------------------------------------------------------------------------

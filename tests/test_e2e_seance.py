@@ -10,7 +10,9 @@ bot's SQLite file, read directly, holds exactly what a reader of the room would 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,9 +20,10 @@ from sqlmodel import col, select
 
 from bot.capture import attendance
 from bot.db import Database
+from bot.devclient import Pill
 from bot.models import Item, ItemEdit, ItemKind, Seance, SeanceStatus, Topic
 from tests.botproc import BOT, ask, start_world
-from tests.matrix_user import MatrixUser, notices_from
+from tests.matrix_user import MatrixUser, notices_from, replies_to
 
 pytestmark = pytest.mark.e2e
 PARIS = ZoneInfo("Europe/Paris")
@@ -155,3 +158,56 @@ async def test_a_whole_seance_is_captured_as_a_reader_would_keep_it(people, tmp_
     assert history[action].endswith(f"pour {due:%d/%m/%Y}")
     assert seance.status == SeanceStatus.CLOSED
     assert (sorted(present), excused, facilitators) == (sorted([A, Q]), [], [M])
+
+
+async def thread_latest(user: MatrixUser, room: str, root: str, count: int) -> str:
+    """The latest event of ``root``'s thread, once Synapse's thread summary counts ``count``."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        root_event = await user.request("GET", f"/rooms/{quote(room)}/event/{quote(root)}")
+        thread = root_event.get("unsigned", {}).get("m.relations", {}).get("m.thread", {})
+        if thread.get("count") == count:
+            return thread["latest_event"]["event_id"]
+        assert asyncio.get_running_loop().time() < deadline, f"thread summary: {thread}"
+        await asyncio.sleep(0.3)
+
+
+async def test_a_command_typed_in_a_thread_is_answered_in_that_thread(synapse, tmp_path):
+    """Element's thread composer (is_falling_back: true); the bot's reply is a real reply
+    inside the thread, and Synapse counts it in the thread. Also in the thread: an action
+    whose owner is an Element pill, then edited by Element (pill only in m.new_content)."""
+    bot, room, (maita, anabela) = await start_world(
+        synapse, tmp_path / "bot", ("maita-fil", "Maïta Giraldi"), [("anabela-fil", "Anabela De Castro")])
+    try:
+        root = await maita.say(room, "Le COPIL de juin : qui prépare le bilan ?")
+        command = await anabela.say(room, "!profil", thread=(root, root))
+        [answer] = await anabela.wait_for(room, lambda ev: replies_to(ev, BOT, command),
+                                          what="the bot's answer to !profil in the thread")
+        assert answer["content"]["m.relates_to"] == {
+            "rel_type": "m.thread", "event_id": root, "is_falling_back": False,
+            "m.in_reply_to": {"event_id": command}}
+        assert await thread_latest(anabela, room, root, count=2) == answer["event_id"]
+        plain = await anabela.say(room, "!profil")             # outside a thread: as before
+        [reply] = await anabela.wait_for(room, lambda ev: replies_to(ev, BOT, plain),
+                                         what="the bot's answer to !profil")
+        assert reply["content"]["m.relates_to"] == {"m.in_reply_to": {"event_id": plain}}
+
+        assert "compte rendu n°1" in await ask(maita, room, "!seance ouvrir")
+        pill = Pill(maita.user_id, "Maïta Giraldi")
+        action = await anabela.say(room, "!action ", pill, " envoie le bilan",
+                                   thread=(root, answer["event_id"]))
+        await anabela.wait_for(room, lambda ev: reactions_from_bot(ev, action), what="✅ on the action")
+        await anabela.edit(room, action, "!action ", pill, " envoie le bilan et la synthèse")
+        await ask(maita, room, "!seance clore")
+        assert bot.stop() == 0
+    finally:
+        if bot.alive():
+            bot.stop()
+    db = Database(f"sqlite:///{tmp_path / 'bot' / 'maillage.db'}")
+    try:
+        with db.session() as session:
+            item = session.exec(select(Item).where(Item.event_id == action)).one()
+            assert (item.kind, item.owner, item.text) == (ItemKind.ACTION, maita.user_id,
+                                                          "envoie le bilan et la synthèse")
+    finally:
+        db.dispose()

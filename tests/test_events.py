@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.events import Edit, Message, Reaction, Redaction, parse_event
+from bot.devclient import Pill, edit_content, message_content
+from bot.events import Edit, Message, Reaction, Redaction, parse_event, pills
 from bot.roomstate import RoomState
 
 ROOM = "!r:localhost"
@@ -89,3 +90,50 @@ def test_room_state_power_and_names():
     assert state.find_member("chloé") == "@c:localhost" and state.display_name("@c:localhost") == "Chloé"
     state.apply(event("m.room.member", {"membership": "leave"}, state_key="@c:localhost"))
     assert state.find_member("Chloé") is None
+
+
+# --- Element's real shapes (bot.devclient mirrors element-web's builders) ------------------
+
+ANABELA = Pill("@anabela:localhost", "Anabela De Castro")
+
+
+def test_an_element_edit_carries_the_full_mentions_and_html_of_its_new_content():
+    original = message_content("@a:localhost", "!action ", ANABELA, " envoie la plaquette")
+    content = edit_content("@a:localhost", "$orig", original, "!action ", ANABELA,
+                           " envoie la plaquette pour lundi")
+    assert content["m.mentions"] == {}           # Anabela is not *newly* mentioned
+    record = parse_event(event("m.room.message", content, "$edit"), ROOM)
+    assert isinstance(record, Edit)
+    assert (record.body, record.mentions) == ("!action Anabela De Castro envoie la plaquette pour lundi",
+                                              ("@anabela:localhost",))
+    assert pills(record.formatted_body) == (("@anabela:localhost", "Anabela De Castro"),)
+
+
+def test_a_fallback_less_reply_keeps_its_own_leading_quote():
+    """Matrix v1.13: a reply has no fallback; its text may start with a quote of its own."""
+    content = message_content("@a:localhost", "> Le COPIL est reporté\nQui a l'info ?",
+                              reply_to=("$parent", "@b:localhost"))
+    assert "m.in_reply_to" in content["m.relates_to"] and "<mx-reply>" not in content["formatted_body"]
+    record = parse_event(event("m.room.message", content), ROOM)
+    assert (record.body, record.reply_to) == ("> Le COPIL est reporté\nQui a l'info ?", "$parent")
+    assert record.mentions == ("@b:localhost",)  # Element mentions the replied-to sender
+
+
+def test_a_plain_fallback_without_html_is_still_stripped():
+    content = {"msgtype": "m.text", "body": "> <@b:localhost> le message\n\n> ma citation\nma réponse",
+               "m.relates_to": {"m.in_reply_to": {"event_id": "$parent"}}}
+    assert parse_event(event("m.room.message", content), ROOM).body == "> ma citation\nma réponse"
+
+
+def test_pills_of_the_html_without_the_reply_fallback():
+    content = {"msgtype": "m.text", "body": "> <@b:localhost> x\n\nmerci Anabela De Castro & #salon",
+               "format": "org.matrix.custom.html",
+               "formatted_body": '<mx-reply><blockquote><a href="https://matrix.to/#/$p">In reply to</a> '
+                                 '<a href="https://matrix.to/#/@b:localhost">@b:localhost</a><br>x'
+                                 '</blockquote></mx-reply>merci <a href="https://matrix.to/#/%40anabela'
+                                 '%3Alocalhost?via=localhost">Anabela De Castro</a> &amp; <a href='
+                                 '"https://matrix.to/#/#salon:localhost">#salon</a>',
+               "m.relates_to": {"m.in_reply_to": {"event_id": "$p"}}}
+    record = parse_event(event("m.room.message", content), ROOM)
+    assert record.body == "merci Anabela De Castro & #salon"
+    assert pills(record.formatted_body) == (("@anabela:localhost", "Anabela De Castro"),)

@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import col, select
 
 from bot.core import Core
-from bot.events import Message
+from bot.devclient import Pill, message_content
+from bot.events import Message, parse_event
 from bot.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Profile, Seance
 from commands.registry import UsageError, dispatch, parse_invocation
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
@@ -27,6 +28,24 @@ def run(make_ctx, text: str, sender: str = MEMBER, event_id: str | None = None):
     """Run one command as ``sender`` and commit it, like the core would."""
     ctx = make_ctx(sender=sender, event_id=event_id or f"$ev{next(_ids)}")
     dispatch(ctx, parse_invocation(text, "!"))
+    ctx.session.commit()
+    return ctx
+
+
+def element_ctx(make_ctx, content: dict, sender: str = MEMBER):
+    """A Context for Element's content, with its mentions and HTML as the core sets them."""
+    event_id = f"$ev{next(_ids)}"
+    source = {"type": "m.room.message", "event_id": event_id, "sender": sender, "content": content}
+    message = parse_event(source, ROOM)
+    ctx = make_ctx(sender=sender, event_id=event_id)
+    ctx.mentions, ctx.formatted_body = message.mentions, message.formatted_body
+    return ctx, message.body
+
+
+def run_element(make_ctx, content: dict, sender: str = MEMBER):
+    """Run Element's content as a command and commit it, like the core would."""
+    ctx, body = element_ctx(make_ctx, content, sender)
+    dispatch(ctx, parse_invocation(body, "!"))
     ctx.session.commit()
     return ctx
 
@@ -265,6 +284,46 @@ def test_action_owner_and_due_date(make_ctx, db, seance, args, text, owner, due)
 def test_action_bad_input(make_ctx, db, seance, text, reason):
     assert reason in refused(make_ctx, text)
     assert items(db) == []
+
+
+MAITA_PILL = Pill(FACILITATOR, "Maïta Giraldi")
+
+
+@pytest.mark.parametrize("parts, reply_to, owner, text", [
+    # Element mentions the replied-to sender too: the pill in the text decides.
+    (("!action ", MAITA_PILL, " envoie le bilan"), ("$q", QUENTIN), FACILITATOR, "envoie le bilan"),
+    (("!action Appeler ", Pill(QUENTIN, "Quentin"), " pour vendredi"), ("$q", QUENTIN), QUENTIN, "Appeler"),
+    # A reply without a pill: the replied-to sender is not an owner unless named.
+    (("!action Relancer la mairie",), ("$q", QUENTIN), "", "Relancer la mairie"),
+    # My own pill: Element leaves me out of m.mentions, the link still names me.
+    (("!action ", Pill(MEMBER, "Anabela De Castro"), " relance la mairie"), None, MEMBER,
+     "relance la mairie"),
+])
+def test_action_owner_from_element_pills(make_ctx, db, seance, quentin, parts, reply_to, owner, text):
+    run_element(make_ctx, message_content(MEMBER, *parts, reply_to=reply_to))
+    [item] = items(db, ItemKind.ACTION)
+    assert (item.owner, item.text) == (owner, text)
+
+
+def test_action_owner_by_mentioned_name_without_html(make_ctx, db, seance, quentin):
+    """A client that sends m.mentions but no HTML: the mentioned member named in the text,
+    as a whole name ("Quentin Poilvé" is not in "Quentin Poilvéa")."""
+    content = {"msgtype": "m.text", "body": "!action Quentin Poilvé appelle la mairie",
+               "m.mentions": {"user_ids": [FACILITATOR, QUENTIN]}}
+    run_element(make_ctx, content)
+    run_element(make_ctx, {**content, "body": "!action Écrire à Quentin Poilvéa"})
+    assert [(i.owner, i.text) for i in items(db, ItemKind.ACTION)] == [
+        (QUENTIN, "appelle la mairie"), ("", "Écrire à Quentin Poilvéa")]
+
+
+def test_action_with_two_pills_is_refused(make_ctx, db, seance, quentin):
+    content = message_content(MEMBER, "!action ", MAITA_PILL, " et ", Pill(QUENTIN, "Quentin Poilvé"),
+                              " relancent la mairie")
+    ctx, body = element_ctx(make_ctx, content)
+    with pytest.raises(UsageError) as caught:
+        dispatch(ctx, parse_invocation(body, "!"))
+    ctx.session.rollback()
+    assert "une seule" in caught.value.message and items(db) == []
 
 
 def test_actions_are_numbered_per_room_and_stay_open_until_done(make_ctx, db, seance, room):
