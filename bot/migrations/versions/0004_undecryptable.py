@@ -1,7 +1,7 @@
 """Encrypted events waiting for their room key (end-to-end encrypted rooms).
 
-Revision ID: 0003_undecryptable
-Revises: 0002
+Revision ID: 0004_undecryptable
+Revises: 0003_edit_mentions
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from bot.models import UTCDateTime
 
-revision = '0003_undecryptable'
-down_revision = '0002'
+revision = '0004_undecryptable'
+down_revision = '0003_edit_mentions'
 branch_labels = None
 depends_on = None
 
