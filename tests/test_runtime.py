@@ -51,6 +51,9 @@ class ScriptedMatrix:
     async def login(self):
         pass
 
+    async def prepare_encryption(self):
+        return "not used by these scripted rooms"
+
     async def sync(self, since, *, timeout_ms, full_state):
         self.syncs.append(since)
         index = 0 if since is None else int(since.removeprefix("s"))
