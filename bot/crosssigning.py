@@ -206,7 +206,7 @@ async def ensure_identity(request: Requester, user_id: str, device_id: str, stor
     if not device_is_signed(published, user_id, identity):
         await _sign_own_device(request, user_id, device_id, identity, published)
         done += ", device signed"
-    return done
+    return f"{done} (master key {identity.master_public})"
 
 
 async def reset_identity(request: Requester, user_id: str, device_id: str, store_dir: Path,
