@@ -34,6 +34,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/minutes.py
+	$(MAKE) tests/e2ee/node_modules
+	$(BIN)/python bench/encrypted.py
 
 clean:
 	rm -rf $(VENV) tests/icaljs/node_modules tests/e2ee/node_modules demo-output
