@@ -23,16 +23,18 @@ from bot.minutes import (
     seance_by_number,
     seance_of_rencontre,
 )
+from bot.minutes_pdf import render_pdf
 from bot.minutes_render import render_docx, render_html, render_markdown
 from bot.minutes_view import MinutesView
 from bot.models import Seance, SeanceStatus, utcnow
 from bot.templating import template_env
 
-FORMATS = ("md", "html", "docx")
+FORMATS = ("md", "html", "docx", "pdf")
 MEDIA_TYPES = {
     "md": "text/markdown",
     "html": "text/html",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 
 
@@ -43,10 +45,11 @@ class Documents:
     markdown: str
     html: str
     docx: bytes
+    pdf: bytes
 
     def data(self, fmt: str) -> bytes:
         return {"md": self.markdown.encode("utf-8"), "html": self.html.encode("utf-8"),
-                "docx": self.docx}[fmt]
+                "docx": self.docx, "pdf": self.pdf}[fmt]
 
 
 def minutes_env(config: Config) -> jinja2.Environment:
@@ -55,7 +58,9 @@ def minutes_env(config: Config) -> jinja2.Environment:
 
 
 def render_documents(view: MinutesView, env: jinja2.Environment) -> Documents:
-    return Documents(render_markdown(view, env), render_html(view, env), render_docx(view))
+    """Every format (the archive keeps them all). Blocking: call from the worker thread."""
+    html = render_html(view, env)
+    return Documents(render_markdown(view, env), html, render_docx(view), render_pdf(html))
 
 
 def render_format(view: MinutesView, fmt: str, env: jinja2.Environment) -> bytes:
@@ -64,6 +69,8 @@ def render_format(view: MinutesView, fmt: str, env: jinja2.Environment) -> bytes
         return render_markdown(view, env).encode("utf-8")
     if fmt == "html":
         return render_html(view, env).encode("utf-8")
+    if fmt == "pdf":
+        return render_pdf(render_html(view, env))
     return render_docx(view)
 
 
@@ -120,7 +127,7 @@ def export_minutes(config: Config, room_id: str, fmt: str, *, rencontre: int | N
                    seance: int | None = None, now: datetime | None = None) -> bytes:
     """The minutes of one séance in ``fmt``, built from the database; an open séance is a draft."""
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}: md, html or docx")
+        raise ExportError(f"unknown format {fmt!r}: md, html, docx or pdf")
     database = _open_database(config)
     try:
         with database.session() as session:

@@ -352,3 +352,5 @@ class Publication(SQLModel, table=True):
     markdown: str
     html: str
     docx: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # None for versions published before PDF existed: the archive renders those from `html`.
+    pdf: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

@@ -2,7 +2,7 @@
 
 ``!cr [n]`` replies with the draft, which closing a séance also posts (signal
 ``seance_closed``); ``!cr publier [n]`` posts the final minutes as a
-formatted message with the ``.md``, ``.html`` and ``.docx`` files (``[minutes]
+formatted message with the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files (``[minutes]
 formats``) and stores them as a new `Publication` version (the web archive serves
 them). Re-publishing after corrections makes version 2, 3… and the minutes say so.
 Minutes longer than a comfortable message are posted as a summary (header, sections
@@ -210,7 +210,7 @@ def _confirmation(ctx: Context, seance: Seance, version: Version, formats: tuple
 
 
 @subcommand("cr", "publier", aliases=("publish",), usage=USAGE_PUBLISH, facilitator=True,
-            help="publier le compte rendu : message mis en forme et fichiers .md, .html, .docx "
+            help="publier le compte rendu : message mis en forme et fichiers .md, .html, .docx, .pdf "
                  "(après des corrections : nouvelle version)")
 def cr_publier(ctx: Context, args: str) -> None:
     seance = _seance(ctx, args, USAGE_PUBLISH)
@@ -226,7 +226,7 @@ def cr_publier(ctx: Context, args: str) -> None:
     documents = render_documents(view, minutes_env(ctx.config))
     ctx.session.add(Publication(seance_id=seance.id, version=version.number, published_at=ctx.now,
                                 published_by=ctx.sender, markdown=documents.markdown, html=documents.html,
-                                docx=documents.docx))
+                                docx=documents.docx, pdf=documents.pdf))
     ctx.session.flush()
     formats = ctx.config.minutes.formats
     long = len(documents.markdown) > LONG_MARKDOWN

@@ -3,7 +3,7 @@
 A facilitator opens a séance; members set their profile, post news, a reply to it, a
 météo, an action, a resource and plain messages; one message is edited and another
 redacted before the séance is closed. ``!seance clore`` posts the draft; ``!cr
-publier`` posts the minutes and the ``.md``, ``.html`` and ``.docx`` files, which
+publier`` posts the minutes and the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files, which
 are downloaded from the media repository (authenticated media) and read back. A
 member is refused; a correction after publishing gives version 2.
 """
@@ -15,6 +15,7 @@ import io
 import docx
 import pytest
 
+from tests.pdfcheck import pdf_text
 from tests.botproc import BOT, ask, start_world
 from tests.matrix_user import MatrixUser, download_media, notices_from, replies_to
 
@@ -52,12 +53,12 @@ def bot_files(events: list[dict]) -> list[dict]:
 
 
 async def publish(maita: MatrixUser, room: str) -> tuple[str, dict, list[dict]]:
-    """``!cr publier``: (confirmation, minutes message, the three files)."""
+    """``!cr publier``: (confirmation, minutes message, the four files)."""
     command = await maita.say(room, "!cr publier")
 
     def done(events):
         later = after(events, command)
-        return replies_to(later, BOT, command) and len(bot_files(later)) == 3
+        return replies_to(later, BOT, command) and len(bot_files(later)) == 4
 
     await maita.wait_for(room, done, what="the minutes and their files")
     later = after(await maita.messages(room), command)
@@ -128,7 +129,7 @@ async def test_seance_close_publish_and_republish(world):
     assert "<h3>Actualités de la cité éducative de Soissons</h3>" in minutes["content"]["formatted_body"]
     assert [(f["content"]["body"], f["content"]["info"]["mimetype"]) for f in files] == [
         ("compte-rendu-1-v1.md", "text/markdown"), ("compte-rendu-1-v1.html", "text/html"),
-        ("compte-rendu-1-v1.docx", DOCX)]
+        ("compte-rendu-1-v1.docx", DOCX), ("compte-rendu-1-v1.pdf", "application/pdf")]
 
     data = await downloads(anabela, files)
     markdown = data["text/markdown"].decode("utf-8")
@@ -146,6 +147,8 @@ async def test_seance_close_publish_and_republish(world):
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
     assert headings[:4] == ["Ordre du jour", "Présent·e·s", "Animation", "Météo du jour"]
     assert "Actions à suivre" in headings
+    pdf = pdf_text(data["application/pdf"])
+    assert "Réseau régional des CPO — Compte rendu n°1" in pdf and "à mobiliser les parents" in pdf
 
     # A correction after publishing (edits still reach the closed séance's items): version 2.
     await anabela.edit(room, typo, "Les fêtes d'écoles et les kermesses aident à mobiliser les parents.")
