@@ -25,6 +25,7 @@ from bot import undecryptable
 from bot.capture import MeteoSummary, attendance, meteo_summary
 from bot.config import Config
 from bot.dates import When, format_day_fr, format_hours_fr, format_when_fr
+from bot.minutes_rich import RichText, parse_formatted
 from bot.minutes_view import (
     ActionGroup,
     ActionLine,
@@ -219,6 +220,11 @@ class Captured:
         return sorted(found, key=_chronological)
 
 
+def rich_text(item: Item) -> RichText:
+    """The item's text with its author's formatting, when the message had some."""
+    return parse_formatted(item.formatted) if item.formatted else ()
+
+
 class EntryMaker:
     """Turns items into `Entry`s, their replies nested (flattened below MAX_DEPTH)."""
 
@@ -228,7 +234,8 @@ class EntryMaker:
 
     def entry(self, item: Item, depth: int = 0, author: bool = True, replies: bool = True) -> Entry:
         children = self.children(item, depth + 1) if replies else ()
-        return Entry(item.text, self.people.name(item.sender) if author else "", item.url, children)
+        return Entry(item.text, self.people.name(item.sender) if author else "", item.url, children,
+                     rich_text(item))
 
     def children(self, item: Item, depth: int) -> tuple[Entry, ...]:
         if depth >= MAX_DEPTH:
@@ -236,7 +243,7 @@ class EntryMaker:
         return tuple(self.entry(reply, depth) for reply in self.captured.replies.get(item.event_id, []))
 
     def entry_flat(self, item: Item) -> Entry:
-        return Entry(item.text, self.people.name(item.sender), item.url)
+        return Entry(item.text, self.people.name(item.sender), item.url, rich=rich_text(item))
 
     def entries(self, items: Iterable[Item], author: bool = True, replies: bool = True) -> tuple[Entry, ...]:
         return tuple(self.entry(item, author=author, replies=replies) for item in items)

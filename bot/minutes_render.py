@@ -11,6 +11,8 @@ User text is escaped in every format:
   neither format nor link nor inject HTML, in the `.md` file nor in the HTML
   made from it for the room (`markdown_to_room_html`, sanitised by nh3 anyway);
 - DOCX: plain runs (python-docx escapes XML), links only to http/https.
+A participant's own formatting (`Entry.rich`, bot.minutes_rich) becomes Markdown
+emphasis, sanitised HTML tags and styled DOCX runs; nothing else of it survives.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from docx.oxml.ns import qn
 from docx.shared import RGBColor
 from docx.text.paragraph import Paragraph
 
+from bot.minutes_rich import Line, Span
 from bot.minutes_view import Entry, MinutesView, Person, Section
 from bot.templating import template_env
 from bot.text import clean_text, safe_url, text_lines
@@ -63,9 +66,6 @@ LABEL_POINTS = f"Points notables{NBSP}:"
 LABEL_DISCUSSION = f"Échanges et partage entre les participant·e·s{NBSP}:"
 DRAFT_TEXT = "Projet — document provisoire"
 
-# Tags and attributes that Element renders in a formatted_body.
-# fmt: off
-
 
 # --- text renderers -------------------------------------------------------------------
 
@@ -84,14 +84,32 @@ def render_html(view: MinutesView, env: jinja2.Environment | None = None) -> str
 
 _HYPERLINK_COLOR = "1F4E79"
 _LIST_STYLES = ("List Bullet", "List Bullet 2", "List Bullet 3")
+_CONTINUE_STYLES = ("List Continue", "List Continue 2", "List Continue 3")
 
 
 class _Strong(str):
     """Text of a paragraph to set in bold."""
 
 
-# A paragraph's content: text (bold if _Strong), or (text, url) for a link.
+class _Styled(str):
+    """Text of a participant's formatted message: bold, italic and/or code."""
+
+    bold = italic = code = False
+
+    @classmethod
+    def of(cls, span: Span) -> _Styled:
+        styled = cls(span.text)
+        styled.bold, styled.italic, styled.code = span.bold, span.italic, span.code
+        return styled
+
+
+class _Break(str):
+    """A line break inside a paragraph."""
+
+
+# A paragraph's content: text (bold if _Strong, styled if _Styled), or (text, url) for a link.
 Run = str | tuple[str, str]
+_CODE_FONT = "Consolas"
 
 
 class _DocxWriter:
@@ -133,6 +151,13 @@ class _DocxWriter:
         for run in runs:
             if isinstance(run, tuple):
                 self._link(paragraph, *run)
+            elif isinstance(run, _Break):
+                paragraph.add_run().add_break()
+            elif isinstance(run, _Styled):
+                added = paragraph.add_run(clean_text(run))
+                added.bold, added.italic = run.bold or None, run.italic or None
+                if run.code:
+                    added.font.name = _CODE_FONT
             elif run:
                 paragraph.add_run(clean_text(run)).bold = isinstance(run, _Strong) or None
 
@@ -167,17 +192,40 @@ def _person_runs(person: Person, note_label: str = "") -> list[Run]:
     return runs
 
 
-def _entry_runs(entry: Entry) -> list[Run]:
+def _span_runs(line: Line) -> list[Run]:
+    return [(span.text, span.url) if span.url else _Styled.of(span) for span in line.spans]
+
+
+def _entry_runs(entry: Entry, text: list[Run] | None = None) -> list[Run]:
     runs: list[Run] = [f"{entry.author}{NBSP}: "] if entry.author else []
-    runs.append(entry.text)
+    runs += text if text is not None else [entry.text]
     if entry.url:
         runs += [" — ", (entry.url, entry.url)]
     return runs
 
 
+def _docx_rich_entry(w: _DocxWriter, entry: Entry, level: int) -> None:
+    """A formatted message: its first lines in the bullet, its list items nested under it,
+    a line after a list in a paragraph of its own."""
+    lines = list(entry.rich)
+    first: list[Run] = []
+    while lines and not lines[0].marker:
+        first += ([_Break()] if first else []) + _span_runs(lines.pop(0))
+    w.bullet(_entry_runs(entry, first), level)
+    for line in lines:
+        if line.marker:
+            marker = [] if line.marker == "-" else [f"{line.marker} "]
+            w.bullet(marker + _span_runs(line), level + 1 + line.level)
+        else:
+            w.paragraph(_span_runs(line), _CONTINUE_STYLES[min(level, len(_CONTINUE_STYLES) - 1)])
+
+
 def _docx_entries(w: _DocxWriter, entries: tuple[Entry, ...], level: int = 0) -> None:
     for entry in entries:
-        w.bullet(_entry_runs(entry), level)
+        if entry.rich:
+            _docx_rich_entry(w, entry, level)
+        else:
+            w.bullet(_entry_runs(entry), level)
         _docx_entries(w, entry.children, level + 1)
 
 

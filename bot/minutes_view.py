@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.minutes_rich import RichText
+
 
 @dataclass(frozen=True)
 class Header:
@@ -62,13 +64,16 @@ class Meteo:
 class Entry:
     """One item: a news item, a notable point, a captured message, a question…
 
-    `children` are the replies or the thread under it.
+    `children` are the replies or the thread under it. `rich` is the same text with
+    its author's formatting (bold, links, lists…), when the message had some: the
+    renderers then show `rich` instead of `text`.
     """
 
     text: str
     author: str = ""
     url: str = ""
     children: tuple[Entry, ...] = ()
+    rich: RichText = ()
 
 
 @dataclass(frozen=True)

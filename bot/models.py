@@ -299,6 +299,9 @@ class Item(SQLModel, table=True):
     event_id: str = Field(unique=True)          # the message that created it
     sender: str
     text: str = Field(default="")
+    # Element's formatted_body (org.matrix.custom.html) of a plain message, "" without one;
+    # read by bot.minutes_rich, which keeps only safe formatting.
+    formatted: str = Field(default="")
     title: str = Field(default="")              # partage title
     url: str = Field(default="")                # partage / ressource link
     mood: Optional[int] = Field(default=None)   # météo 1..5

@@ -17,8 +17,12 @@ def upgrade() -> None:
     # Versions published before have no PDF: the archive renders it from their HTML.
     with op.batch_alter_table("publication") as batch:
         batch.add_column(sa.Column("pdf", sa.LargeBinary(), nullable=True))
+    with op.batch_alter_table("item") as batch:
+        batch.add_column(sa.Column("formatted", sa.String(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("item") as batch:
+        batch.drop_column("formatted")
     with op.batch_alter_table("publication") as batch:
         batch.drop_column("pdf")
