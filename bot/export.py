@@ -24,7 +24,8 @@ from bot.minutes import (
     seance_of_rencontre,
 )
 from bot.minutes_pdf import render_pdf
-from bot.minutes_render import render_docx, render_html, render_markdown
+from bot.minutes_charts import Chart
+from bot.minutes_render import render_docx, render_html, render_markdown, with_charts
 from bot.minutes_view import MinutesView
 from bot.models import Seance, SeanceStatus, utcnow
 from bot.templating import template_env
@@ -46,6 +47,7 @@ class Documents:
     html: str
     docx: bytes
     pdf: bytes
+    charts: tuple[Chart, ...] = ()  # drawn from the second séance on (posted as images)
 
     def data(self, fmt: str) -> bytes:
         return {"md": self.markdown.encode("utf-8"), "html": self.html.encode("utf-8"),
@@ -58,15 +60,19 @@ def minutes_env(config: Config) -> jinja2.Environment:
 
 
 def render_documents(view: MinutesView, env: jinja2.Environment) -> Documents:
-    """Every format (the archive keeps them all). Blocking: call from the worker thread."""
+    """Every format (the archive keeps them all), with the charts. Blocking: call it
+    from the worker thread."""
+    view = with_charts(view)
     html = render_html(view, env)
-    return Documents(render_markdown(view, env), html, render_docx(view), render_pdf(html))
+    charts = tuple(c for c in (view.meteo_chart, view.participation_chart) if c is not None)
+    return Documents(render_markdown(view, env), html, render_docx(view), render_pdf(html), charts)
 
 
 def render_format(view: MinutesView, fmt: str, env: jinja2.Environment) -> bytes:
     """Only the format asked for (the others are not rendered)."""
     if fmt == "md":
         return render_markdown(view, env).encode("utf-8")
+    view = with_charts(view)
     if fmt == "html":
         return render_html(view, env).encode("utf-8")
     if fmt == "pdf":

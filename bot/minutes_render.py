@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import docx
@@ -27,9 +28,10 @@ from docx.opc.constants import RELATIONSHIP_TYPE
 from docx.opc.coreprops import CoreProperties
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import RGBColor
+from docx.shared import Cm, RGBColor
 from docx.text.paragraph import Paragraph
 
+from bot.minutes_charts import MIN_SEANCES, Chart, history_charts
 from bot.minutes_rich import Line, Span
 from bot.minutes_view import Entry, MinutesView, Person, Section
 from bot.templating import template_env
@@ -78,6 +80,17 @@ def render_markdown(view: MinutesView, env: jinja2.Environment | None = None) ->
 def render_html(view: MinutesView, env: jinja2.Environment | None = None) -> str:
     """The minutes as a standalone, printable HTML5 document."""
     return (env or template_env()).get_template(HTML_TEMPLATE).render(view=view)
+
+
+def with_charts(view: MinutesView) -> MinutesView:
+    """The view with its charts drawn, from the second séance of its history on.
+
+    Blocking (matplotlib): call it from the worker thread, like the DOCX and PDF renderers.
+    """
+    if len(view.history) < MIN_SEANCES:
+        return view
+    meteo, participation = history_charts(view.history)
+    return replace(view, meteo_chart=meteo, participation_chart=participation)
 
 
 # --- DOCX ---------------------------------------------------------------------------
@@ -176,6 +189,18 @@ class _DocxWriter:
         run.font.color.rgb = RGBColor.from_string(_HYPERLINK_COLOR)
         hyperlink.append(run._r)  # move the run into the hyperlink
         paragraph._p.append(hyperlink)
+
+    def picture(self, chart: Chart) -> None:
+        """The chart across the text width, its description set, then its text alternative."""
+        run = self._add_paragraph(None).add_run()
+        shape = run.add_picture(io.BytesIO(chart.png), width=Cm(16))
+        shape._inline.docPr.set("descr", clean_text(chart.alt))
+        shape._inline.docPr.set("title", clean_text(chart.title))
+        caption = self._add_paragraph("Caption" if "Caption" in self._styles() else None)
+        self._fill(caption, [chart.alt])
+
+    def _styles(self) -> set[str]:
+        return {style.name for style in self.doc.styles}
 
     def save(self) -> bytes:
         buffer = io.BytesIO()
@@ -287,6 +312,8 @@ def _docx_people(key: str, note_label: str = "") -> Callable[[_DocxWriter, Minut
     def write(w: _DocxWriter, view: MinutesView) -> None:
         w.heading(HEADINGS[key], 1)
         _docx_persons(w, getattr(view, key), note_label)
+        if key == "present" and view.participation_chart is not None:
+            w.picture(view.participation_chart)
 
     return write
 
@@ -304,6 +331,8 @@ def _docx_meteo(w: _DocxWriter, view: MinutesView) -> None:
     w.heading(HEADINGS["meteo"], 1)
     if view.meteo.synthesis:
         w.paragraph([view.meteo.synthesis])
+    if view.meteo_chart is not None:
+        w.picture(view.meteo_chart)
     for answer in view.meteo.answers:
         text = f" — {answer.text}" if answer.text else ""
         w.bullet([f"{answer.person}{NBSP}: {answer.mood}{text}"])

@@ -295,5 +295,7 @@ def test_publication_through_the_core_queues_the_files(database, config):
     uploads = [(r.content["info"]["mimetype"], r.file_data) for r in rows if r.file_data is not None]
     assert uploads == [("text/markdown", publication.markdown.encode()),
                        ("text/html", publication.html.encode()), (DOCX, publication.docx),
-                       ("application/pdf", publication.pdf)]
-    assert len({r.txn_id for r in rows}) == len(rows) == 6
+                       ("application/pdf", publication.pdf), ("image/png", uploads[4][1]),
+                       ("image/png", uploads[5][1])]  # the charts: this room's second séance
+    assert [r.content["msgtype"] for r in rows if r.file_data is not None][-2:] == ["m.image"] * 2
+    assert len({r.txn_id for r in rows}) == len(rows) == 8
