@@ -198,9 +198,9 @@ def participation_chart(points: Sequence[SeancePoint]) -> Chart:
     return Chart("Participation par séance", png, width, height, participation_alt(points))
 
 
-def history_charts(points: Sequence[SeancePoint]) -> tuple[Chart, ...]:
-    """Both charts over the latest séances; none with fewer than two séances."""
-    points = list(points)[-MAX_SEANCES:]
+def history_charts(points: Sequence[SeancePoint], limit: int | None = MAX_SEANCES) -> tuple[Chart, ...]:
+    """Both charts over the latest ``limit`` séances (None: all); none with fewer than two."""
+    points = list(points)[-limit:] if limit else list(points)
     if len(points) < MIN_SEANCES:
         return ()
     return meteo_chart(points), participation_chart(points)
