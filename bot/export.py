@@ -46,7 +46,7 @@ class Documents:
     markdown: str
     html: str
     docx: bytes
-    pdf: bytes
+    pdf: bytes | None  # None when not asked for (the archive prints it from the HTML then)
     charts: tuple[Chart, ...] = ()  # drawn from the second séance on (posted as images)
 
     def data(self, fmt: str) -> bytes:
@@ -59,13 +59,15 @@ def minutes_env(config: Config) -> jinja2.Environment:
     return template_env(config.minutes.templates_dir)
 
 
-def render_documents(view: MinutesView, env: jinja2.Environment) -> Documents:
-    """Every format (the archive keeps them all), with the charts. Blocking: call it
-    from the worker thread."""
+def render_documents(view: MinutesView, env: jinja2.Environment, pdf: bool = True) -> Documents:
+    """Every format (the archive keeps them), with the charts. Blocking: call it from the
+    worker thread. The PDF is the slow one (about 11 s for 2,000 messages): without
+    ``pdf`` it is left out."""
     view = with_charts(view)
     html = render_html(view, env)
     charts = tuple(c for c in (view.meteo_chart, view.participation_chart) if c is not None)
-    return Documents(render_markdown(view, env), html, render_docx(view), render_pdf(html), charts)
+    return Documents(render_markdown(view, env), html, render_docx(view),
+                     render_pdf(html) if pdf else None, charts)
 
 
 def render_format(view: MinutesView, fmt: str, env: jinja2.Environment) -> bytes:

@@ -237,12 +237,12 @@ def cr_publier(ctx: Context, args: str) -> None:
                          f"`{prefix}seance clore` (aperçu : `{prefix}cr`).", USAGE_PUBLISH)
     version = next_version(ctx.session, seance, ctx.now)
     view = build_view(ctx.session, seance, ctx.config, ctx.room, ctx.now, draft=False, version=version)
-    documents = render_documents(view, minutes_env(ctx.config))
+    formats = ctx.config.minutes.formats
+    documents = render_documents(view, minutes_env(ctx.config), pdf="pdf" in formats)
     ctx.session.add(Publication(seance_id=seance.id, version=version.number, published_at=ctx.now,
                                 published_by=ctx.sender, markdown=documents.markdown, html=documents.html,
                                 docx=documents.docx, pdf=documents.pdf))
     ctx.session.flush()
-    formats = ctx.config.minutes.formats
     long = len(documents.markdown) > LONG_MARKDOWN
     ctx.send(summary_markdown(view, documents.markdown, _files_text(formats)) if long else documents.markdown)
     for fmt in formats:

@@ -219,6 +219,8 @@ def test_formats_from_config_and_archive_link(tmp_path):
     confirmation = messages(ctx)[-1]["body"]
     assert f"http://127.0.0.1:8080/minutes/{FEED_TOKEN}/4/1.html" in confirmation
     assert "Fichiers : .docx" in confirmation
+    (publication,) = publications(database)
+    assert publication.pdf is None  # not asked for: not made (the archive prints it on demand)
     with database.session() as session:
         session.delete(session.get(CalendarFeed, ROOM))
     assert "Archive" not in messages(run(database, config, "!cr publier"))[-1]["body"]

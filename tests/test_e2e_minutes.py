@@ -105,6 +105,11 @@ async def test_seance_close_publish_and_republish(world):
     await anabela.send(room, {"msgtype": "m.text", "body": "Nous faisons le bilan avec des indicateurs agrégés.",
                               "m.relates_to": {"m.in_reply_to": {"event_id": news}}})
     typo = await anabela.say(room, "Les fêtes d'écoles aident a mobilisé les parents.")
+    await quentin.send(room, {"msgtype": "m.text", "body": "Retenez **le 23 juin** : [programme](https://exemple.fr/p)",
+                              "format": "org.matrix.custom.html",
+                              "formatted_body": "Retenez <strong>le 23 juin</strong> : "
+                                                "<a href=\"https://exemple.fr/p\">programme</a>"
+                                                "<img src=x onerror=alert(1)>"})
     gone = await quentin.say(room, "Ce message sera retiré.")
     await captured(anabela, room, "!meteo 4 Belle dynamique autour de la fête de quartier")
     await anabela.edit(room, typo, "Les fêtes d'écoles aident à mobiliser les parents.")
@@ -141,6 +146,8 @@ async def test_seance_close_publish_and_republish(world):
     assert "Les fêtes d'écoles aident à mobiliser les parents." in markdown  # the edit
     assert "a mobilisé" not in markdown and "sera retiré" not in markdown  # the redaction
     assert "Partager le support du copil" in markdown and "<https://gogocarto.fr/>" in markdown
+    assert "Retenez **le 23 juin** : [programme](https://exemple.fr/p)" in markdown  # Element's formatting
+    assert "<strong>le 23 juin</strong>" in data["text/html"].decode() and "onerror" not in data["text/html"].decode()
     html = data["text/html"].decode("utf-8")
     assert html.startswith("<!DOCTYPE html>") and "à mobiliser les parents" in html
     document = docx.Document(io.BytesIO(data[DOCX]))
