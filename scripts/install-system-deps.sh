@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages on a fresh Debian machine. Installs only what is missing; needs root
 # (or sudo) for apt-get.
-#   (no argument)  what the bot needs: Pango, HarfBuzz and a font for WeasyPrint (PDF minutes)
+#   (no argument)  what the bot needs: Pango, HarfBuzz and fonts for WeasyPrint (PDF minutes;
+#                  the emoji font draws the météo's 🌤️ ⛅ 🌧️, DejaVu has only some of them)
 #   --tests        also what the tests need: PostgreSQL (server binaries, started by the tests
 #                  in a temp dir), Node.js + npm (Mozilla's ical.js parser) and poppler-utils
 #                  (pdftotext, pdftoppm: reading back the PDF minutes)
@@ -10,7 +11,8 @@ set -euo pipefail
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
 missing=()
-for package in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
+for package in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+               fonts-noto-color-emoji; do
   installed "$package" || missing+=("$package")
 done
 if [ "${1:-}" = "--tests" ]; then

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,16 @@ def test_pdf_pages_are_a4_numbered_with_the_network_in_the_header(cr4_pdf: bytes
     second = pdf_text(cr4_pdf, 2, 2)
     assert "Cités éducatives des Hauts-de-France" in second and "Compte rendu n°4" in second
     assert reader.metadata.title.startswith("Réseau régional des CPO — Compte rendu n°4")
+
+
+def test_pdf_fonts_draw_the_meteo_emojis_and_the_page_header(cr4_pdf: bytes, tmp_path: Path) -> None:
+    """DejaVu lacks 🌤️ and 🌧️ (they came out as empty boxes): an emoji font is embedded;
+    the page header is in the body's sans-serif, not the default serif."""
+    path = tmp_path / "cr4.pdf"
+    path.write_bytes(cr4_pdf)
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "Emoji" in fonts
+    assert "Serif" not in fonts
 
 
 def test_pdf_first_page_is_not_blank(cr4_pdf: bytes, tmp_path: Path) -> None:
