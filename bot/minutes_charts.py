@@ -66,9 +66,6 @@ class Chart:
         """The image inline (``data:``), as the standalone HTML and the PDF embed it."""
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
-    def file_name(self, stem: str) -> str:
-        return f"{stem}.png"
-
 
 # --- text alternatives ------------------------------------------------------------------------
 

@@ -75,9 +75,13 @@ class _Reader(HTMLParser):
 
     # -- lines
 
-    def end_line(self) -> None:
+    def end_line(self, item_done: bool = True) -> None:
+        """Close the current line. A paragraph opening inside a list item that has no
+        text yet (``<li><p>…``, Element's loose lists) keeps the item's marker."""
         spans = _trimmed(self.spans)
-        if spans or self.marker:
+        if not spans and self.marker and not item_done:
+            return
+        if spans:
             self.lines.append(Line(spans, self.marker, self.level))
         self.spans, self.marker, self.level = [], "", 0
 
@@ -106,7 +110,7 @@ class _Reader(HTMLParser):
             self.end_line()
             self._open_item()
         elif tag in _BLOCK_TAGS:
-            self.end_line()
+            self.end_line(item_done=False)
             self.pre += tag == "pre"
 
     def _open_item(self) -> None:

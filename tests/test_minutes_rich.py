@@ -139,3 +139,11 @@ def test_the_builder_reads_the_stored_formatting() -> None:
     assert rich_text(item) == (Line((Span("gras", bold=True),)),)
     assert rich_text(Item(seance_id=1, kind="discussion", event_id="$f", sender="@a:localhost",
                           text="**gras**")) == ()
+
+
+def test_loose_lists_and_paragraphs() -> None:
+    """Element wraps list items in <p> when they are separated by blank lines."""
+    rich = parse_formatted("<p>Intro</p><ul><li><p>un</p></li><li><p><em>deux</em></p></li></ul><p>Fin</p>")
+    assert rich == (Line((Span("Intro"),)), Line((Span("un"),), "-"), Line((Span("deux", italic=True),), "-"),
+                    Line((Span("Fin"),)))
+    assert parse_formatted("<ul><li></li></ul>après") == (Line((Span("après"),)),)
