@@ -5,7 +5,8 @@ météo, an action, a resource and plain messages; one message is edited and ano
 redacted before the séance is closed. ``!seance clore`` posts the draft; ``!cr
 publier`` posts the minutes and the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files, which
 are downloaded from the media repository (authenticated media) and read back. A
-member is refused; a correction after publishing gives version 2.
+member is refused; a correction after publishing gives version 2; a second séance's
+publication posts the charts of the météo and of participation (``m.image``).
 """
 
 from __future__ import annotations
@@ -165,3 +166,22 @@ async def test_seance_close_publish_and_republish(world):
     assert files[0]["content"]["body"] == "compte-rendu-1-v2.md"
     markdown = (await downloads(maita, files))["text/markdown"].decode("utf-8")
     assert "les kermesses aident" in markdown
+    assert not [e for e in after(await maita.messages(room), files[0]["event_id"])
+                if e["content"].get("msgtype") == "m.image"]  # one séance: no chart yet
+
+    # A second séance: its publication posts the charts of the météo and of participation.
+    await ask(maita, room, "!seance ouvrir Deuxième séance")
+    await captured(anabela, room, "!meteo 5 Très bonne période")
+    await quentin.say(room, "Un message de la deuxième séance.")
+    await ask(maita, room, "!seance clore")
+    command = await maita.say(room, "!cr publier n°2")
+    charts = await maita.wait_for(room, lambda ev: (lambda found: found if len(found) == 2 else None)(
+        [e for e in after(ev, command) if e["sender"] == BOT and e["content"].get("msgtype") == "m.image"]),
+        what="the two charts")
+    assert [c["content"]["filename"] for c in charts] == ["meteo-cr2.png", "participation-cr2.png"]
+    assert "n°1 (" in body_of(charts[0]) and "n°2 (" in body_of(charts[0])  # the text alternative
+    assert "moyenne 5,0/5" in body_of(charts[0])
+    image = await download_media(maita.base_url, maita.token, charts[1]["content"]["url"])
+    info = charts[1]["content"]["info"]
+    assert image.startswith(b"\x89PNG") and info["mimetype"] == "image/png" and info["size"] == len(image)
+    assert info["w"] > 500 and info["h"] > 200
