@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--rencontre", type=int, metavar="N", help="the séance of rencontre #N")
     which.add_argument("--seance", type=int, metavar="N",
                        help="séance n°N, the number of its compte rendu (also for séances without rencontre)")
-    export.add_argument("--format", choices=("md", "html", "docx"),
+    export.add_argument("--format", choices=("md", "html", "docx", "pdf"),
                         help="default: from the output file's suffix, else md")
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     export.set_defaults(func=cmd_export)

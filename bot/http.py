@@ -2,7 +2,7 @@
 
     GET /calendar/<token>.ics                          the room's rencontres (iCalendar feed)
     GET /minutes/<token>/                              index of the published minutes
-    GET /minutes/<token>/<séance n°>/<version>.<ext>   one version, ext = md | html | docx
+    GET /minutes/<token>/<séance n°>/<version>.<ext>   one version, ext = md | html | docx | pdf
 
 The token is the room's secret (``CalendarFeed``); an unknown one gets a bare 404.
 Responses carry an ETag (hash of the body) and Last-Modified and honour
@@ -27,6 +27,7 @@ from sqlmodel import col, select
 
 from bot.calendar import Feed, feed_for_token, find_feed
 from bot.dates import format_date_fr
+from bot.minutes_pdf import render_pdf
 from bot.models import Publication, Seance
 from bot.services import ServiceHost, service
 
@@ -39,6 +40,7 @@ MINUTES_TYPES = {
     "md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -191,8 +193,11 @@ async def minutes_file(request: web.Request) -> web.Response:
     found = await host.in_worker(_publication, host, info["token"], number, version)
     if found is None:
         return not_found()
-    body = {"md": found.markdown.encode("utf-8"), "html": found.html.encode("utf-8"),
-            "docx": found.docx}[ext]
+    if ext == "pdf":  # versions published before PDF existed: printed from their HTML
+        body = found.pdf if found.pdf is not None else await host.in_worker(render_pdf, found.html)
+    else:
+        body = {"md": found.markdown.encode("utf-8"), "html": found.html.encode("utf-8"),
+                "docx": found.docx}[ext]
     disposition = "attachment" if ext == "docx" else "inline"
     headers = {"Content-Disposition":
                f'{disposition}; filename="compte-rendu-{number}-v{version}.{ext}"'}
@@ -210,7 +215,7 @@ def make_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/calendar/{token}.ics", calendar_feed)
     app.router.add_get("/minutes/{token}", minutes_slash)
     app.router.add_get("/minutes/{token}/", minutes_index)
-    app.router.add_get(r"/minutes/{token}/{number:\d{1,9}}/{version:\d{1,9}}.{ext:md|html|docx}",
+    app.router.add_get(r"/minutes/{token}/{number:\d{1,9}}/{version:\d{1,9}}.{ext:md|html|docx|pdf}",
                        minutes_file)
     return app
 

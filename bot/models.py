@@ -299,6 +299,9 @@ class Item(SQLModel, table=True):
     event_id: str = Field(unique=True)          # the message that created it
     sender: str
     text: str = Field(default="")
+    # Element's formatted_body (org.matrix.custom.html) of a plain message, "" without one;
+    # read by bot.minutes_rich, which keeps only safe formatting.
+    formatted: str = Field(default="")
     title: str = Field(default="")              # partage title
     url: str = Field(default="")                # partage / ressource link
     mood: Optional[int] = Field(default=None)   # météo 1..5
@@ -352,3 +355,5 @@ class Publication(SQLModel, table=True):
     markdown: str
     html: str
     docx: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # None for versions published before PDF existed: the archive renders those from `html`.
+    pdf: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
