@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
@@ -18,7 +20,8 @@ from bot.db import Database, DatabaseTooNew
 from bot.logs import setup_logging, url_password
 
 log = logging.getLogger("maillage")
-EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN = 2, 3, 4
+EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT = 2, 3, 4, 5
+STOP_DEADLINE_SECONDS = 20   # a supervisor's stop never hangs longer than this
 
 
 def config_secrets(config: Config) -> list[str]:
@@ -37,14 +40,30 @@ def _load(path: Path) -> Config:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+def _force_exit() -> None:
+    """Last resort when a stop hangs (e.g. a database call that never returns): every
+    change is committed per event, so exiting now loses nothing a kill -9 would not."""
+    log.error("stop still not finished after %ss: exiting now", STOP_DEADLINE_SECONDS)
+    logging.shutdown()
+    os._exit(EXIT_STOP_TIMEOUT)
+
+
 async def _run(config: Config) -> None:
     from bot.runtime import Runtime
 
     runtime = Runtime(config)
     task = asyncio.create_task(runtime.run())
     loop = asyncio.get_running_loop()
+    deadline = threading.Timer(STOP_DEADLINE_SECONDS, _force_exit)
+    deadline.daemon = True
+
+    def stop() -> None:
+        task.cancel()
+        if not deadline.is_alive():
+            deadline.start()   # a thread: it fires even if the event loop is stuck
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop)
     try:
         await task
     except asyncio.CancelledError:

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from bot.config import EmailConfig
 from bot.db import Database
 from bot.models import EmailOutbox
-from bot.services import ServiceHost, service
+from bot.services import ServiceHost, service, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,9 @@ async def send(config: EmailConfig, message: EmailMessage, recipient: str) -> No
 # --------------------------------------------------------------------------- the service
 
 
+DB_RETRY_SECONDS = 30
+
+
 async def deliver_due(host: ServiceHost) -> int:
     """Try every due row once (a failed row is postponed, so it is not due again
     in this pass); returns how many were sent."""
@@ -218,10 +221,7 @@ async def _wait(host: ServiceHost, changes: asyncio.Event) -> None:
     delay = IDLE_WAKE_SECONDS
     if wake is not None:
         delay = max(0.0, min(delay, (wake - host.clock()).total_seconds()))
-    try:
-        await asyncio.wait_for(changes.wait(), delay)
-    except TimeoutError:
-        pass
+    await wait_event(changes, delay)
 
 
 @service
@@ -232,5 +232,9 @@ async def run(host: ServiceHost) -> None:
     changes = host.subscribe_changes()
     while True:
         changes.clear()
-        await deliver_due(host)
-        await _wait(host, changes)
+        try:
+            await deliver_due(host)
+            await _wait(host, changes)
+        except Exception as error:  # e.g. the database away: never stop the bot, retry later
+            log.warning("e-mail round failed, retrying in %ss: %s", DB_RETRY_SECONDS, error)
+            await wait_event(changes, DB_RETRY_SECONDS)
