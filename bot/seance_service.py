@@ -27,6 +27,7 @@ from bot.capture import (
 from bot.config import Config
 from bot.context import Context
 from bot.dates import When, format_date_fr, occurrences
+from bot.events import Reaction, Record, Redaction
 from bot.db import Database
 from bot.models import Rencontre, RencontreStatus, Seance, SeanceStatus, SetAsideEvent
 from bot.people import load_profile, person_name
@@ -110,14 +111,23 @@ def _counts(session: Session, seance: Seance) -> list[str]:
     return [f"{kinds.count(k)} {kind_label(k, kinds.count(k))}" for k in KIND_LABELS if k in kinds]
 
 
-def set_aside(ctx: Context, record, error: str) -> None:
+def set_aside(ctx: Context, record: Record, error: str) -> None:
     """Record an event set aside after failing repeatedly (see ``bot.core``), tied to the
     room's open séance if any, so the séance summary reports it."""
     seance = open_seance(ctx.session, ctx.room_id)
     ctx.session.merge(SetAsideEvent(
         event_id=record.event_id, room_id=ctx.room_id, seance_id=seance.id if seance else None,
-        sender=record.sender, body=getattr(record, "body", ""), error=error[:500],
+        sender=record.sender, body=_description(record), error=error[:500],
         set_aside_at=ctx.now))
+
+
+def _description(record) -> str:
+    """What was said (a message, an edit's new text) or done (a reaction, a redaction)."""
+    if isinstance(record, Reaction):
+        return f"réaction {record.key}"
+    if isinstance(record, Redaction):
+        return "retrait d'un message"
+    return record.body
 
 
 def _set_aside_lines(ctx: Context, seance: Seance) -> list[str]:
