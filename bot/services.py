@@ -39,7 +39,7 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
 
     Every service loop waits with this, never with ``asyncio.wait_for(event.wait())``:
     on Python 3.11 that one returns normally when a cancellation arrives in the same loop
-    turn as the event (bpo gh-86296), so a stop request could be swallowed and the loop
+    turn as the event (CPython gh-86296, fixed in 3.12), so a stop request could be swallowed and the loop
     run on. ``asyncio.timeout`` counts cancellations and always lets ours through."""
     try:
         async with asyncio.timeout(timeout):

@@ -197,6 +197,25 @@ async def test_the_outbox_survives_a_database_error_and_sends_each_reply_once(co
     assert {txn for txn, _ in matrix.sent} == {row.txn_id for row in rows}
 
 
+async def test_the_sync_loop_retries_a_batch_whose_event_failed(config, monkeypatch):
+    from commands.registry import dispatch as real_dispatch
+
+    failures = [KeyError("once")]
+
+    def dispatch(ctx, invocation):
+        if failures:
+            raise failures.pop()
+        return real_dispatch(ctx, invocation)
+
+    monkeypatch.setattr("bot.core.dispatch", dispatch)
+    matrix = ScriptedMatrix(config.matrix.store_path, batches())
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert failures == [] and matrix.syncs.count("s1") >= 2   # the batch came again
+    rows = outbox_rows(config)
+    assert [row.source_event_id for row in rows] == ["$gap1", "$gap2", "$last"]
+    assert INTERNAL_ERROR_REPLY not in [body for _, body in matrix.sent]
+
+
 # --- the services' wait ---------------------------------------------------------------------------
 
 async def test_wait_event_propagates_a_cancellation_arriving_with_the_event():
