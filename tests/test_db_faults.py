@@ -233,3 +233,27 @@ async def test_wait_event_times_out_and_sees_the_event():
     assert await wait_event(event, 0.01) is False
     event.set()
     assert await wait_event(event, 1) is True
+
+
+async def test_stopping_is_bounded_even_if_a_service_ignores_its_cancellation(config, monkeypatch, caplog):
+    released = asyncio.Event()
+
+    async def stubborn(host):
+        while not released.is_set():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                pass   # the bug class of wait_for on 3.11: a stop request swallowed
+
+    monkeypatch.setattr("bot.runtime.SERVICES", [stubborn])
+    monkeypatch.setattr("bot.runtime.STOP_TIMEOUT_SECONDS", 0.5)
+    matrix = ScriptedMatrix(config.matrix.store_path, batches())
+    task = asyncio.create_task(Runtime(config, matrix).run())
+    await asyncio.wait_for(matrix.done.wait(), 30)
+    task.cancel()
+    try:
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done == {task}, "the stop hung"
+        assert "abandoned: tests.test_db_faults" in caplog.text
+    finally:
+        released.set()
