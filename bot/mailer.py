@@ -32,6 +32,7 @@ MAX_ATTEMPTS = 12                       # about a day and a half of retries, the
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 IDLE_WAKE_SECONDS = 60                  # look for due rows at least this often
+DB_RETRY_SECONDS = 30                   # after a failed round (e.g. the database away)
 SMTP_TIMEOUT_SECONDS = 30
 BATCH = 20
 IMPLICIT_TLS_PORT = 465                 # "SMTPS": TLS from the first byte, no STARTTLS
@@ -183,9 +184,6 @@ async def send(config: EmailConfig, message: EmailMessage, recipient: str) -> No
 
 
 # --------------------------------------------------------------------------- the service
-
-
-DB_RETRY_SECONDS = 30
 
 
 async def deliver_due(host: ServiceHost) -> int:

@@ -257,3 +257,37 @@ async def test_stopping_is_bounded_even_if_a_service_ignores_its_cancellation(co
         assert "abandoned: tests.test_db_faults" in caplog.text
     finally:
         released.set()
+
+
+async def test_services_survive_a_database_error(config, db, tmp_path, monkeypatch):
+    """The auto-close and e-mail loops log a database error and go on (before, the error
+    ended the service task, and with it the whole bot)."""
+    from bot import mailer, seance_service
+    from tests.conftest import make_config
+    from tests.servicehost import FakeHost
+
+    email = make_config(tmp_path, email={"host": "127.0.0.1", "port": 1, "from": "bot@ville.fr"})
+    host = FakeHost(email, db, now=NOW)
+    calls = {"due_for_closing": 0, "due": 0}
+
+    def failing(name):
+        def query(*args):
+            calls[name] += 1
+            raise locked()
+        return query
+
+    monkeypatch.setattr(seance_service, "due_for_closing", failing("due_for_closing"))
+    monkeypatch.setattr(mailer, "due", failing("due"))
+    monkeypatch.setattr(seance_service, "CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(mailer, "DB_RETRY_SECONDS", 0.05)
+    tasks = [asyncio.create_task(seance_service.autoclose(host)), asyncio.create_task(mailer.run(host))]
+    await asyncio.sleep(0.05)
+    host.changed()
+    await asyncio.sleep(0.5)
+    try:
+        assert not any(task.done() for task in tasks)
+        assert calls["due_for_closing"] >= 2 and calls["due"] >= 2   # still trying
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
