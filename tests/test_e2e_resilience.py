@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from bot.db import Database
-from bot.models import Item
+from bot.models import Item, Seance
 from tests import test_e2e_foundation as foundation
 from tests import test_e2e_minutes as minutes
 from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, ask, start_world, write_config
@@ -127,11 +127,15 @@ async def test_a_seance_to_published_minutes_on_postgresql(pg_world):
         (w.bot, w.room, w.maita, w.anabela, w.quentin))
 
 
-def captured(database_url: str) -> list[str]:
+def captured(database_url: str, room_id: str) -> list[str]:
+    """The texts captured in ``room_id``. Only that room's: the bot account is shared by
+    the session's tests, and a fresh database replays what followed its join elsewhere."""
     db = Database(database_url)
     try:
         with db.session() as session:
-            return [i.text for i in session.exec(select(Item).order_by(col(Item.id)))]
+            query = (select(Item).join(Seance, col(Seance.id) == col(Item.seance_id))
+                     .where(Seance.room_id == room_id).order_by(col(Item.id)))
+            return [i.text for i in session.exec(query)]
     finally:
         db.dispose()
 
@@ -173,7 +177,7 @@ async def test_postgresql_restart_mid_seance_loses_and_repeats_nothing(synapse, 
         assert "Séance close" in summary and "Non enregistré" not in summary
         events = await w.maita.messages(w.room)
         assert [len(replies_to(events, BOT, c)) for c in commands] == [1] * len(commands)
-        assert captured(pg.url) == texts               # each message once, in order
+        assert captured(pg.url, w.room) == texts               # each message once, in order
         assert w.bot.alive() and "sync batch failed" in w.bot.log()  # the outage was seen
     finally:
         if w.bot.alive():
