@@ -8,7 +8,9 @@ The token is the room's secret (``CalendarFeed``); an unknown one gets a bare 40
 Responses carry an ETag (hash of the body) and Last-Modified and honour
 If-None-Match / If-Modified-Since with 304, so calendar apps poll cheaply.
 The server binds only to ``[http] host``; the access log is off because every
-URL holds a secret token.
+URL holds a secret token, and aiohttp's own error log goes through a filter that
+masks the token of any feed or archive path and turns a malformed request (client
+garbage: oversize request line, bad header…) into one line without traceback.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
+from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup, escape
 from sqlmodel import col, select
 
@@ -32,6 +36,10 @@ from bot.models import Publication, Seance
 from bot.services import ServiceHost, service
 
 log = logging.getLogger(__name__)
+
+# aiohttp's server errors (bad requests, handler crashes) are logged here, filtered.
+server_log = logging.getLogger(__name__ + ".server")
+TOKEN_IN_PATH = re.compile(r"(/(?:calendar|minutes)/)[^/\s'\"\\]+")
 
 HOST_KEY = web.AppKey("host", ServiceHost)
 BIND_RETRY_SECONDS = 60
@@ -209,6 +217,37 @@ async def minutes_file(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- server
 
 
+def mask_tokens(text: str) -> str:
+    """``/calendar/<token>.ics`` → ``/calendar/***`` (and the same for ``/minutes/``)."""
+    return TOKEN_IN_PATH.sub(r"\1***", text)
+
+
+class ServerLogFilter(logging.Filter):
+    """For aiohttp's server log: no secret token, no traceback for client garbage.
+
+    aiohttp logs a malformed request with the raw bytes it read (the request line, so
+    the token) and a traceback; that is the client's problem, worth one line at most."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        if isinstance(error, HttpProcessingError):
+            detail = " ".join(str(error).split())   # aiohttp's text spans lines
+            message = f"{message}: bad request ({type(error).__name__}: {detail})"
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        elif record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_tokens(record.exc_text)
+            record.exc_info = None
+        record.msg, record.args = mask_tokens(message), None
+        return True
+
+
+server_log.addFilter(ServerLogFilter())
+
+
+
 def make_app(host: ServiceHost) -> web.Application:
     app = web.Application(middlewares=[same_not_found])
     app[HOST_KEY] = host
@@ -222,7 +261,7 @@ def make_app(host: ServiceHost) -> web.Application:
 
 async def start(host: ServiceHost) -> web.AppRunner:
     """Bind ``[http] host:port`` (port 0: any free port, see :func:`bound_port`)."""
-    runner = web.AppRunner(make_app(host), access_log=None)
+    runner = web.AppRunner(make_app(host), access_log=None, logger=server_log)
     await runner.setup()
     site = web.TCPSite(runner, host.config.http.host, host.config.http.port)
     try:

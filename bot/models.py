@@ -357,3 +357,19 @@ class Publication(SQLModel, table=True):
     docx: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     # None for versions published before PDF existed: the archive renders those from `html`.
     pdf: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class SetAsideEvent(SQLModel, table=True):
+    """An event whose handling failed the same way several times in a row (a bug, not an
+    outage), set aside so it cannot block the events after it. Kept with its text to be
+    reported (log, and the séance summary when it was said during a séance), never
+    silently dropped."""
+
+    __tablename__ = "set_aside_event"
+    event_id: str = Field(primary_key=True)
+    room_id: str = Field(index=True)
+    seance_id: Optional[int] = Field(default=None, index=True)
+    sender: str
+    body: str = Field(default="")
+    error: str = Field(default="")
+    set_aside_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
