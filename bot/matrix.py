@@ -296,7 +296,8 @@ class MatrixClient:
         mimetype = content.get("info", {}).get("mimetype", "")
         encrypt = self.is_encrypted(room_id)
         response, keys = await self.client.upload(lambda *_: data, content_type=mimetype,
-                                                  filename=content.get("body", "fichier"),
+                                                  filename=content.get("filename")
+                                                  or content.get("body", "fichier"),
                                                   filesize=len(data), encrypt=encrypt)
         if isinstance(response, UploadError):
             raise MatrixError("upload", response)
