@@ -142,12 +142,13 @@ async def ask(user: MatrixUser, room: str, text: str, bot_id: str = BOT) -> str:
 async def start_world(synapse, directory: Path, facilitator: tuple[str, str],
                       members: list[tuple[str, str]], *, extra: str = "",
                       ready_log: str = "logged in as", bot_localpart: str = BOT_LOCALPART,
-                      database_url: str = "sqlite:///maillage.db"):
+                      database_url: str = "sqlite:///maillage.db",
+                      member_type: type[MatrixUser] = MatrixUser):
     """The usual e2e set-up: the bot running, a facilitator's new v11 room with the bot
     and the members joined, the bot's welcome received. Returns (bot, room, users)."""
     bot_id = await ensure_bot_account(synapse, bot_localpart)
     lead = await MatrixUser.create(synapse, *facilitator)
-    others = [await MatrixUser.create(synapse, *member) for member in members]
+    others = [await member_type.create(synapse, *member) for member in members]
     bot = BotProcess(write_config(directory, synapse.base_url, extra=extra, bot_localpart=bot_localpart,
                                   database_url=database_url))
     bot.start()
