@@ -8,25 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.db import Database
 from bot.models import Item, ItemKind, Seance
 from commands.bilan import parse_period
 from commands.registry import PermissionDenied, UsageError
 from tests.test_cr import ANABELA, run
-from tests.test_minutes_build import cr4_database
 
 PARIS = ZoneInfo("Europe/Paris")
 LATER = datetime(2022, 12, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def database(config):
-    database = Database(config.database.url)
-    database.upgrade()
-    with database.session() as session:
-        cr4_database(session)  # séances n°3 (6 April 2022) and n°4 (11 May 2022)
-    yield database
-    database.dispose()
 
 
 def images(ctx) -> list[dict]:

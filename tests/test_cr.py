@@ -41,14 +41,6 @@ ANABELA = "@anabela:localhost"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-@pytest.fixture
-def database(config):
-    database = Database(config.database.url)
-    database.upgrade()
-    with database.session() as session:
-        cr4_database(session)
-    yield database
-    database.dispose()
 
 
 def run(database, config, text: str, sender: str = MAITA, now: datetime = NOW) -> Context:

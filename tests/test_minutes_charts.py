@@ -8,7 +8,6 @@ import struct
 from datetime import timedelta
 
 import docx
-import pytest
 from pypdf import PdfReader
 
 from bot.db import Database
@@ -18,7 +17,7 @@ from bot.minutes_render import render_docx, render_html, render_markdown, with_c
 from tests.conftest import make_config
 from tests.pdfcheck import pdf_text
 from tests.test_cr import run
-from tests.test_minutes_build import START, close, cr4_database, open_seance
+from tests.test_minutes_build import START, close, open_seance
 from tests.test_minutes_render import cr4_view
 
 POINTS = (
@@ -134,11 +133,3 @@ def test_no_chart_is_posted_for_the_first_seance(tmp_path) -> None:
     database.dispose()
 
 
-@pytest.fixture
-def database(config):
-    database = Database(config.database.url)
-    database.upgrade()
-    with database.session() as session:
-        cr4_database(session)
-    yield database
-    database.dispose()
