@@ -157,8 +157,9 @@ def cmd_reset_identity(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _check_login(config: Config) -> tuple[str, str]:
-    """Log in; returns who we are and what Synapse says about the bot's rate limits."""
+async def _check_login(config: Config) -> tuple[str, str, str]:
+    """Log in; returns who we are, what Synapse says about the bot's rate limits and the
+    state of its cross-signing identity."""
     from bot.matrix import MatrixClient
 
     client = MatrixClient(config.matrix)
@@ -166,7 +167,8 @@ async def _check_login(config: Config) -> tuple[str, str]:
         await client.login()
         limits = await _rate_limits(config.matrix.homeserver, client.user_id,
                                     client.client.access_token)
-        return f"{client.user_id} (device {client.device_id})", limits
+        identity = await client.describe_identity()
+        return f"{client.user_id} (device {client.device_id})", limits, identity
     finally:
         await client.close()
 
@@ -200,12 +202,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     _before, after = prepare_database(config)
     print(f"database: OK (schema {after})")
     try:
-        who, limits = asyncio.run(_check_login(config))
+        who, limits, identity = asyncio.run(_check_login(config))
+    except CrossSigningError as error:
+        print(f"maillage: {error}", file=sys.stderr)
+        return EXIT_LOGIN
     except Exception as error:  # idem: connection refused, bad password, …
         print(f"maillage: login to {config.matrix.homeserver} failed: {error}", file=sys.stderr)
         return EXIT_LOGIN
     print(f"login: OK as {who}")
     print(limits)
+    print(identity)
     return 0
 
 

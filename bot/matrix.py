@@ -172,6 +172,11 @@ class MatrixClient:
         return await crosssigning.ensure_identity(self.request, self.user_id, self.device_id,
                                                   self.config.store_path, self.config.password)
 
+    async def describe_identity(self) -> str:
+        """The cross-signing state, for ``maillage check`` (changes nothing)."""
+        return await crosssigning.describe(self.request, self.user_id, self.device_id,
+                                           self.config.store_path)
+
     async def reset_identity(self) -> str:
         """Give the account a new cross-signing identity of the bot's (operator's choice)."""
         if self.client.should_upload_keys:
