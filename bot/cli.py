@@ -90,7 +90,12 @@ def _force_exit() -> None:
     os._exit(EXIT_STOP_TIMEOUT)
 
 
+class LoginRefused(RuntimeError):
+    """The homeserver refused the bot's login (a bad password, a refused token)."""
+
+
 async def _run(config: Config) -> None:
+    from bot.matrix import MatrixError
     from bot.runtime import Runtime
 
     runtime = Runtime(config)
@@ -110,6 +115,8 @@ async def _run(config: Config) -> None:
         await task
     except asyncio.CancelledError:
         log.info("stopped")
+    except MatrixError as error:   # only refusals reach here: outages are waited out
+        raise LoginRefused(f"{config.matrix.homeserver}: {error}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -123,6 +130,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_DATABASE
     except CrossSigningError as error:
         log.error("%s", error)
+        return EXIT_LOGIN
+    except LoginRefused as error:
+        log.error("login refused by %s", error)
         return EXIT_LOGIN
     return 0
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -76,8 +76,8 @@ def _named_key(seed_b64: str):
 class Identity:
     """The private seeds (unpadded base64) of the master and self-signing keys."""
 
-    master_seed: str
-    self_signing_seed: str
+    master_seed: str = field(repr=False)        # private keys: never in a log line
+    self_signing_seed: str = field(repr=False)
 
     @classmethod
     def generate(cls) -> "Identity":
@@ -229,11 +229,16 @@ async def reset_identity(request: Requester, user_id: str, device_id: str, store
                          password: str) -> Identity:
     """Replace the account's identity by a new one of the bot's (explicit operator action)."""
     identity = Identity.generate()
-    previous = store_dir / KEYS_FILE
-    if previous.exists():
-        previous.replace(previous.with_suffix(".json.old"))
-    save_identity(store_dir, identity)
+    pending = store_dir / "pending"
+    save_identity(pending, identity)     # kept before the upload: a crash loses no key
     await _upload_identity(request, user_id, identity, password)
+    # Uploaded: only now does it replace the keys in use (a refused upload — wrong
+    # password, homeserver error — leaves the bot's current identity as it was).
+    current = store_dir / KEYS_FILE
+    if current.exists():
+        current.replace(current.with_suffix(".json.old"))
+    (pending / KEYS_FILE).replace(current)
+    pending.rmdir()
     published = await query_published(request, user_id, device_id)
     await _sign_own_device(request, user_id, device_id, identity, published)
     return identity

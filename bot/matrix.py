@@ -19,9 +19,14 @@ stable transaction ids, a send survives the homeserver going away and coming bac
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
+
+import aiohttp
 
 from nio import (
     AsyncClient,
@@ -53,6 +58,10 @@ from bot.store import Credentials, SessionStore
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT_SECONDS = 30
+# A token the homeserver no longer knows: only then is a new login (a new device) right.
+TOKEN_REFUSED = {"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"}
+# How long a new direct chat's first message waits for a sync showing the invite.
+INVITE_SYNC_WAIT_SECONDS = 120
 
 
 # Worth retrying later: no Matrix error at all (connection lost, a proxy's error page,
@@ -122,9 +131,13 @@ class MatrixClient:
         config.store_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.client = AsyncClient(config.homeserver, config.user_id, store_path=str(config.store_path),
                                   config=_client_config())
-        # Direct chats just created → whom they invite: until a sync shows that invite,
-        # a room key would go to nobody (see send()).
-        self._awaiting_invitee: dict[str, str] = {}
+        # Direct chats just created → (whom they invite, when): until a sync shows that
+        # invite, a room key would go to nobody (see send()).
+        self._awaiting_invitee: dict[str, tuple[str, float]] = {}
+        # Rooms joined or created a moment ago, which the next sync brings; any other room
+        # nio does not know after a full sync is one the bot is not in.
+        self._arriving: set[str] = set()
+        self._synced = False
 
     @property
     def user_id(self) -> str:
@@ -144,7 +157,8 @@ class MatrixClient:
             await self._save()
             return
         if not self.config.password:
-            raise MatrixError("login", "the access token was refused and no password is set")
+            raise MatrixError("login", SimpleNamespace(
+                status_code="M_FORBIDDEN", message="the access token was refused and no password is set"))
         response = await self.client.login(self.config.password, device_name=self.config.device_name)
         if isinstance(response, LoginError):
             raise MatrixError("login", response)
@@ -153,6 +167,11 @@ class MatrixClient:
     async def _restore(self, token: str, device_id: str | None) -> bool:
         self.client.access_token = token
         whoami = await self.client.whoami()
+        if isinstance(whoami, WhoamiError) and whoami.status_code not in TOKEN_REFUSED:
+            # The homeserver is unwell, not the token: a new login would make a new device
+            # and lose this one's room keys. Try again later.
+            self.client.access_token = ""
+            raise MatrixError("whoami", whoami)
         if isinstance(whoami, WhoamiError) or whoami.user_id != self.config.user_id:
             self.client.access_token = ""
             return False
@@ -197,11 +216,16 @@ class MatrixClient:
         """A raw authenticated Client-Server API call (for what nio has no method for)."""
         headers = {"Authorization": f"Bearer {self.client.access_token}",
                    "Content-Type": "application/json"}
-        response = await self.client.send(method, path, Api.to_json(body), headers=headers)
         try:
-            answer = await response.json(content_type=None)
-        finally:
-            response.release()
+            response = await self.client.send(method, path, Api.to_json(body), headers=headers)
+            try:
+                answer = await response.json(content_type=None)
+            finally:
+                response.release()
+        except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as error:
+            raise MatrixError(path, f"{type(error).__name__}: {error}") from None  # transient
+        if response.status >= 500 or response.status == 429:
+            raise MatrixError(path, f"HTTP {response.status}")                   # transient
         return response.status, answer if isinstance(answer, dict) else {}
 
     async def _save(self) -> None:
@@ -212,10 +236,15 @@ class MatrixClient:
 
     async def sync(self, since: str | None, *, timeout_ms: int, full_state: bool) -> SyncBatch:
         sync_filter = {"room": {"timeline": {"limit": self.config.sync_timeline_limit}}}
+        # nio ignores a response whose token it has seen (it would not decrypt a batch
+        # the runtime asks for again after a failure): forget it, the runtime keeps its own.
+        self.client.next_batch = ""
         response = await self.client.sync(timeout=timeout_ms, since=since, full_state=full_state,
                                           sync_filter=sync_filter)
         if isinstance(response, SyncError):
             raise MatrixError("sync", response)
+        self._synced = True
+        self._arriving.difference_update(response.rooms.join)
         await self._crypto_housekeeping()
         joined = [
             RoomBatch(room_id, [e.source for e in info.state], [e.source for e in info.timeline.events],
@@ -249,15 +278,6 @@ class MatrixClient:
         except (EncryptionError, LocalProtocolError, KeyError, TypeError, AttributeError):
             return None
 
-    async def request_room_key(self, room_id: str, event: dict[str, Any]) -> None:
-        """Ask the sender's devices for a missing room key (as Element does); once per session."""
-        try:
-            encrypted = MegolmEvent.from_dict(event)
-            encrypted.room_id = room_id
-            await self.client.request_room_key(encrypted)
-        except (LocalProtocolError, KeyError, TypeError, AttributeError):
-            pass  # already requested for that session, or not a Megolm event at all
-
     def is_encrypted(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)
         return room_id in self.client.encrypted_rooms or bool(room and room.encrypted)
@@ -283,12 +303,13 @@ class MatrixClient:
         """Send (encrypted in an encrypted room; nio leaves ``m.reaction`` in the clear, as
         Element does). Room keys go to every device of the members: the bot, like Element,
         does not require people to have verified their devices."""
-        self._check_invitee_known(room_id)
+        self._check_room_known(room_id)
         try:
             if self.is_encrypted(room_id) and self.client.should_query_keys:
                 # Learn new members' devices first: a Megolm session already shared does
                 # not go to devices found later, so they could not read this message.
-                await self.client.keys_query()
+                if isinstance(await self.client.keys_query(), KeysQueryError):
+                    raise MatrixError("keys query", "the members' devices could not be fetched")
             response = await self.client.room_send(room_id, event_type, content, tx_id=txn_id,
                                                    ignore_unverified_devices=True)
         except (LocalProtocolError, SendRetryError) as error:
@@ -299,16 +320,24 @@ class MatrixClient:
             raise MatrixError("send", response)
         return response.event_id
 
-    def _check_invitee_known(self, room_id: str) -> None:
-        """A direct chat's first message must wait for a sync that shows the invite: a
-        sync can bring the new room before the invite is stored (events of a room creation
-        come one by one), and the Megolm session would then be shared without the invitee,
-        who could never read it."""
-        invitee = self._awaiting_invitee.get(room_id)
+    def _check_room_known(self, room_id: str) -> None:
+        """Send only to a room nio knows (its state says whether to encrypt, and to whom).
+
+        A room joined or created a moment ago arrives with the next sync: wait (transient).
+        A direct chat's first message also waits for a sync that shows the invite — a sync
+        can bring the new room before the invite is stored, and the Megolm session would
+        be shared without the invitee — for a bounded time. Any other room unknown after a
+        full sync is one the bot is not in: a refusal, which must not hold the outbox."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            if room_id in self._arriving or not self._synced:
+                raise MatrixError("send", f"{room_id} is not synced yet")
+            raise MatrixError("send", SimpleNamespace(status_code="M_FORBIDDEN",
+                                                      message=f"the bot is not in {room_id}"))
+        invitee, since = self._awaiting_invitee.get(room_id, (None, 0.0))
         if invitee is None:
             return
-        room = self.client.rooms.get(room_id)
-        if room is None or invitee not in room.users:
+        if invitee not in room.users and time.monotonic() - since < INVITE_SYNC_WAIT_SECONDS:
             raise MatrixError("send", f"the invite of {invitee} to {room_id} is not synced yet")
         del self._awaiting_invitee[room_id]
 
@@ -316,9 +345,7 @@ class MatrixClient:
         """``content`` with the uploaded file: ``url`` in a clear room, an encrypted
         attachment (``file``: url, key, iv, hashes) in an encrypted one."""
         # Whether to encrypt is read from the room's state: wait until a sync brought it.
-        if room_id not in self.client.rooms:
-            raise MatrixError("upload", f"{room_id} is not synced yet")
-        self._check_invitee_known(room_id)
+        self._check_room_known(room_id)
         mimetype = content.get("info", {}).get("mimetype", "")
         encrypt = self.is_encrypted(room_id)
         response, keys = await self.client.upload(lambda *_: data, content_type=mimetype,
@@ -339,6 +366,7 @@ class MatrixClient:
         response = await self.client.join(room_id)
         if isinstance(response, JoinError):
             raise MatrixError("join", response)
+        self._arriving.add(room_id)
 
     async def reject(self, room_id: str) -> None:
         response = await self.client.room_leave(room_id)
@@ -352,7 +380,8 @@ class MatrixClient:
                                                  initial_state=[encryption])
         if isinstance(response, RoomCreateError):
             raise MatrixError("create DM", response)
-        self._awaiting_invitee[response.room_id] = user_id
+        self._awaiting_invitee[response.room_id] = (user_id, time.monotonic())
+        self._arriving.add(response.room_id)
         return response.room_id
 
     async def close(self) -> None:

@@ -110,11 +110,27 @@ class Runtime:
         before, after = await self.in_worker(self.db.upgrade)
         if before != after:
             log.info("database migrated from %s to %s", before, after)
-        await self.matrix.login()
-        identity = await self.matrix.prepare_encryption()
+        identity = await self._connect()
         self.core = Core(self.config, self.db, self.matrix.user_id)
         log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
                  self.matrix.user_id, self.matrix.device_id, identity)
+
+    async def _connect(self) -> str:
+        """Log in and prepare encryption, waiting out a homeserver that is away or unwell
+        (a supervisor must not see a crash loop); a refusal (bad password, an identity
+        made elsewhere) still stops the start."""
+        failures = 0
+        while True:
+            try:
+                await self.matrix.login()
+                return await self.matrix.prepare_encryption()
+            except (MatrixError, aiohttp.ClientError, OSError) as error:
+                if isinstance(error, MatrixError) and error.permanent:
+                    raise
+                delay = SYNC_ERROR_BACKOFF[min(failures, len(SYNC_ERROR_BACKOFF) - 1)]
+                failures += 1
+                log.warning("cannot reach the homeserver to start (%s); retrying in %ss", error, delay)
+                await asyncio.sleep(delay)
 
     async def run(self) -> None:
         """Start, then sync and send until cancelled."""
@@ -177,12 +193,12 @@ class Runtime:
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:
         for invite in batch.invites:
             await self.handle_invite(invite)
+        if self._parked:   # keys this batch brought: their messages come before its events
+            await self.retry_undecryptable()
         for room_batch in batch.joined:
             await self.handle_room(room_batch, since, first_start)
         for room_id in batch.left:
             self.rooms.pop(room_id, None)
-        if self._parked:
-            await self.retry_undecryptable()
 
     async def handle_invite(self, invite: Invite) -> None:
         if not inviter_allowed(invite.inviter, self.config.bot.allowed_inviters):
@@ -210,6 +226,12 @@ class Runtime:
                 await self.handle_event(batch.room_id, event, state)
 
     async def handle_event(self, room_id: str, event: dict[str, Any], state: RoomState) -> None:
+        if event.get("type") == "m.room.redaction" and self._parked:
+            # A message deleted before we could read it must never reach the minutes later,
+            # nor be counted as missing from them.
+            redacts = event.get("redacts") or (event.get("content") or {}).get("redacts")
+            if redacts:
+                await self.in_worker(undecryptable.forget, self.db, [redacts])
         record = parse_event(event, room_id)
         if record is not None:
             await self.in_worker(self.core.handle, record, state)
@@ -224,19 +246,26 @@ class Runtime:
                 or (event.get("unsigned") or {}).get("redacted_because")):
             return
         if await self.in_worker(undecryptable.park, self.db, room_id, event, utcnow()):
+            # No key request: Element's crypto answers those only from its owner's own
+            # devices. The key comes from the sender's device (m.room_key), late or never.
             log.warning("cannot decrypt %s from %s in %s yet (session %s): waiting for its key",
                         event.get("event_id"), event.get("sender"), room_id, content.get("session_id"))
-            await self.matrix.request_room_key(room_id, event)
         self._parked = True
 
     async def retry_undecryptable(self) -> None:
-        """Decrypt and handle the parked events whose keys have arrived since."""
+        """Decrypt and handle the parked events whose keys have arrived since — only while
+        handling them now means what it meant then (same séance, recent enough); a message
+        decrypted too late stays counted as unreadable, never filed in the wrong place."""
         waiting = await self.in_worker(undecryptable.waiting, self.db, utcnow())
         self._parked = bool(waiting)
         decrypted: list[str] = []
         for room_id, event in waiting:
             clear = self.matrix.decrypt(room_id, event)
             if clear is None:
+                continue
+            if not await self.in_worker(undecryptable.still_timely, self.db, room_id, event, utcnow()):
+                log.warning("decrypted %s in %s too late to file it (its séance has changed "
+                            "since): counted as unreadable", event["event_id"], room_id)
                 continue
             log.info("decrypted %s in %s now that its key arrived", event["event_id"], room_id)
             await self.handle_event(room_id, clear, self.room_state(room_id))

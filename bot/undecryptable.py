@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, func, select
 
 from bot.db import Database
-from bot.models import UndecryptableEvent
+from bot.models import Seance, SeanceStatus, UndecryptableEvent
 
 # Keys can come late (a sender's device offline for a while), not months later: past
 # this age a parked event is no longer retried, only counted.
@@ -47,6 +47,29 @@ def waiting(db: Database, now: datetime) -> list[tuple[str, dict[str, Any]]]:
                  .where(col(UndecryptableEvent.first_seen_at) >= now - RETRY_WINDOW)
                  .order_by(col(UndecryptableEvent.sent_at)))
         return [(row.room_id, row.event) for row in session.exec(query)]
+
+
+# A command or message decrypted later than this is not acted on any more.
+TIMELY_LIMIT = timedelta(hours=1)
+
+
+def _seance_at(session: Session, room_id: str, moment: datetime) -> int | None:
+    """The séance open in the room at ``moment`` (None: none was)."""
+    query = (select(Seance.id).where(Seance.room_id == room_id, col(Seance.opened_at) <= moment)
+             .where((col(Seance.closed_at).is_(None)) | (col(Seance.closed_at) >= moment)))
+    return session.exec(query.order_by(col(Seance.opened_at).desc())).first()
+
+
+def still_timely(db: Database, room_id: str, event: dict[str, Any], now: datetime) -> bool:
+    """Whether handling this late-decrypted event now files it where it belonged when it
+    was sent: recent enough, and the room's open séance is the same as then."""
+    sent = _sent_at(event, now)
+    if now - sent > TIMELY_LIMIT:
+        return False
+    with db.session() as session:
+        open_now = session.exec(select(Seance.id).where(Seance.room_id == room_id,
+                                                        Seance.status == SeanceStatus.OPEN)).first()
+        return _seance_at(session, room_id, sent) == open_now
 
 
 def forget(db: Database, event_ids: list[str]) -> None:

@@ -79,5 +79,9 @@ class LateKeySender:
                                                response_data=(None,))
             assert isinstance(response, ToDeviceResponse), response
 
+    async def redact(self, room_id: str, event_id: str) -> None:
+        response = await self.client.room_redact(room_id, event_id)
+        assert hasattr(response, "event_id"), response
+
     async def close(self) -> None:
         await self.client.close()

@@ -149,7 +149,8 @@ async def test_kill_during_a_burst_answers_each_command_once(world):
     await ask(maita, room, "!seance ouvrir")
     commands = [await anabela.say(room, f"!aide profil {i}" if i % 2 else "!profil")
                 for i in range(8)]
-    chats = [await maita.say(room, f"Message capturé numéro {i}") for i in range(6)]
+    for i in range(6):
+        await maita.say(room, f"Message capturé numéro {i}")
     await maita.wait_for(room, lambda ev: replies_to(readable(ev), BOT, commands[0]),
                          what="a first reply")
     bot.kill()
@@ -159,7 +160,6 @@ async def test_kill_during_a_burst_answers_each_command_once(world):
                              what=f"reply to {command}", timeout=60)
     # Plain messages are captured silently; the closing command comes after them in the
     # timeline, so it is handled after them.
-    assert len(chats) == 6
     await ask(maita, room, "!seance clore")
     events = readable(await maita.events(room))
     assert all(len(replies_to(events, BOT, c)) == 1 for c in commands)
@@ -176,16 +176,24 @@ async def test_late_key_is_captured_and_a_missing_one_is_counted(world, synapse,
     await ask(maita, room, "!seance ouvrir")
     late = await quentin.send_without_key(room, "Message dont la clé arrive en retard.")
     never = await quentin.send_without_key(room, "Message dont la clé n'arrive jamais.")
-    bot.wait_log(f"cannot decrypt {late}")
-    bot.wait_log(f"cannot decrypt {never}")
+    deleted = await quentin.send_without_key(room, "Message supprimé avant d'être lu.")
+    after = await quentin.send_without_key(room, "Message dont la clé arrive après la clôture.")
+    for event_id in (late, never, deleted, after):
+        bot.wait_log(f"cannot decrypt {event_id}")
     await quentin.deliver_key(late)
     bot.wait_log(f"decrypted {late}")
+    await quentin.redact(room, deleted)
+    await quentin.deliver_key(deleted)
     close = await ask(maita, room, "!seance clore")
-    assert "1 message chiffré n'a pas pu être déchiffré" in close["content"]["body"]
+    assert "2 messages chiffrés n'ont pas pu être déchiffrés" in close["content"]["body"]
+    await quentin.deliver_key(after)
+    bot.wait_log(f"decrypted {after} in {room} too late")
     preview = (await ask(maita, room, "!cr"))["content"]["body"]
     assert "clé arrive en retard" in preview
-    assert "clé n'arrive jamais" not in preview
-    assert "1 message chiffré n'a pas pu être déchiffré" in preview
+    assert "n'arrive jamais" not in preview and "supprimé avant" not in preview
+    assert "après la clôture" not in preview             # never filed in the wrong place…
+    assert "2 messages chiffrés n'ont pas pu être déchiffrés" in preview   # …but counted
+    assert f"decrypted {deleted}" not in bot.log()
     await quentin.close()
 
 

@@ -40,3 +40,21 @@ def test_the_note_says_how_many_in_french():
     assert undecryptable.unreadable_note(0) == ""
     assert "1 message chiffré n'a pas pu être déchiffré" in undecryptable.unreadable_note(1)
     assert "3 messages chiffrés n'ont pas pu être déchiffrés" in undecryptable.unreadable_note(3)
+
+
+def test_a_late_message_is_filed_only_in_the_seance_it_was_sent_in(db):
+    from bot.models import Seance, SeanceStatus
+
+    with db.session() as session:
+        session.add(Seance(room_id=ROOM, number=1, opened_at=NOW, status=SeanceStatus.OPEN))
+    sent_during = encrypted("$during", 10)
+    sent_before = encrypted("$before", -10)
+    now = NOW + timedelta(minutes=20)
+    assert undecryptable.still_timely(db, ROOM, sent_during, now)          # same séance
+    assert not undecryptable.still_timely(db, ROOM, sent_before, now)      # before it opened
+    assert not undecryptable.still_timely(db, ROOM, sent_during, NOW + timedelta(hours=2))
+    with db.session() as session:
+        seance = session.get(Seance, 1)
+        seance.status, seance.closed_at = SeanceStatus.CLOSED, NOW + timedelta(minutes=15)
+    assert not undecryptable.still_timely(db, ROOM, sent_during, now)      # closed since
+    assert undecryptable.still_timely(db, ROOM, encrypted("$after", 17), now)  # no séance, none now
