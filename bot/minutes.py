@@ -55,9 +55,11 @@ from bot.models import (
 )
 from bot.people import person_details, person_name
 from bot.rencontres import cancelled_starts, next_occurrences, recurrence_of
+from bot.room_settings import network_name
 from bot.roomstate import RoomState
 from bot.seance_service import occurrence_of_day
 from bot.text import normalize, text_lines
+from bot.zones import zone_suffix
 
 MOOD_EMOJIS = {5: "☀️", 4: "🌤️", 3: "⛅", 2: "🌧️", 1: "⛈️"}
 MODE_TEXTS = {"distanciel": "en distanciel", "presentiel": "en présentiel", "hybride": "en mode hybride"}
@@ -401,11 +403,11 @@ def _header(session: Session, seance: Seance, rencontre: Rencontre | None, confi
     when = _seance_when(session, seance, rencontre, tz)
     updated = version.updated_at.astimezone(tz).date() if version.updated_at else None
     return Header(
-        network_name=config.bot.network_name,
+        network_name=network_name(session, config, seance.room_id),
         title=(rencontre.title if rencontre and rencontre.title else seance.title),
         number=seance.number,
         date_text=format_day_fr(when.start.date()),
-        hours_text=_hours(when),
+        hours_text=_hours(when) + zone_suffix(tz.key),
         mode_text=MODE_TEXTS.get(normalize(rencontre.mode), rencontre.mode) if rencontre else "",
         place_text=rencontre.lieu if rencontre else "",
         version=version.number,

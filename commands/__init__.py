@@ -8,4 +8,5 @@ from commands import items, seance  # noqa: F401
 from commands import rencontres  # noqa: F401
 from commands import calendrier  # noqa: F401
 from commands import cr  # noqa: F401
+from commands import salon  # noqa: F401
 from commands.registry import REGISTRY, PermissionDenied, UsageError  # noqa: F401
