@@ -1,5 +1,5 @@
 """Direct-message reminders of an action to its owner: N days before the due date (room
-setting, default 2) and on the day, at 9h room time — each exactly once.
+setting, default 2) and on the day, at 9h room time (room setting too) — each exactly once.
 
 The same machinery as the rencontres' reminders (:mod:`bot.reminders`): the database
 is the source of truth, the scheduler only holds wake-ups, and each reminder is sent
@@ -68,20 +68,21 @@ class Due:
 
 # --- pure arithmetic ---------------------------------------------------------------------
 
-def local_instant(day: date, hour: int, tz: ZoneInfo) -> datetime:
-    """``hour`` o'clock on ``day`` in ``tz``, as UTC (9h exists on every day of every zone)."""
-    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
+def local_instant(day: date, minute: int, tz: ZoneInfo) -> datetime:
+    """``minute`` minutes after midnight on ``day`` in ``tz``, as UTC (in a DST gap, the
+    wall time is read with the offset before the change, as zoneinfo does)."""
+    return datetime.combine(day, time(*divmod(minute, 60)), tzinfo=tz).astimezone(UTC)
 
 
 def plan_action(item_id: int, room_id: str, due: date, days_before: int, tz: ZoneInfo,
-                since: datetime) -> list[ActionReminder]:
+                since: datetime, minute: int = room_settings.ACTION_REMINDER_HOUR * 60
+                ) -> list[ActionReminder]:
     """The action's reminders whose time comes after ``since`` (when it was noted or last
     changed: a time that came before was never missed)."""
     end = datetime.combine(due + timedelta(days=1), time(), tzinfo=tz).astimezone(UTC)
-    hour = room_settings.ACTION_REMINDER_HOUR
-    planned = [ActionReminder(local_instant(due, hour, tz), item_id, due, ON_THE_DAY, room_id, end)]
+    planned = [ActionReminder(local_instant(due, minute, tz), item_id, due, ON_THE_DAY, room_id, end)]
     if days_before > 0:
-        planned.insert(0, ActionReminder(local_instant(due - timedelta(days=days_before), hour, tz),
+        planned.insert(0, ActionReminder(local_instant(due - timedelta(days=days_before), minute, tz),
                                          item_id, due, BEFORE, room_id, end))
     return [r for r in planned if r.at > since]
 
@@ -122,8 +123,9 @@ def plan_all(session: Session, config: Config, now: datetime,
     for item, room_id in _candidates(session, now, item_id):
         tz = ZoneInfo(room_settings.room_zone(session, config, room_id))
         days = room_settings.action_reminder_days(session, room_id)
+        minute = room_settings.action_reminder_minute(session, room_id)
         since = max(item.created_at, item.edited_at or item.created_at)
-        planned += plan_action(item.id, room_id, item.due_date, days, tz, since)
+        planned += plan_action(item.id, room_id, item.due_date, days, tz, since, minute)
     return planned
 
 

@@ -48,6 +48,7 @@ class Room(SQLModel, table=True):
     reminder_offsets: Optional[list] = Field(default=None, sa_column=Column(JSON, nullable=True))
     network_name: Optional[str] = Field(default=None)          # None: config's bot.network_name
     action_reminder_days: Optional[int] = Field(default=None)  # None: the default (2); 0: none
+    action_reminder_minute: Optional[int] = Field(default=None)  # minutes after midnight; None: 9h
 
 
 class ProcessedEvent(SQLModel, table=True):

@@ -18,7 +18,7 @@ from bot.dates import When
 from bot.models import Rencontre, RencontreStatus, Room
 
 DEFAULT_ACTION_DAYS = 2      # the owner is reminded 2 days before the due date…
-ACTION_REMINDER_HOUR = 9     # …at 9h room time, and on the day at 9h
+ACTION_REMINDER_HOUR = 9     # …at 9h room time, and on the day at 9h (by default)
 MAX_ACTION_DAYS = 30
 MAX_NETWORK_NAME = 120
 
@@ -49,6 +49,20 @@ def action_reminder_days(session: Session, room_id: str) -> int:
     if room is None or room.action_reminder_days is None:
         return DEFAULT_ACTION_DAYS
     return room.action_reminder_days
+
+
+def action_reminder_minute(session: Session, room_id: str) -> int:
+    """When, in room time (minutes after midnight), action reminders are sent."""
+    room = session.get(Room, room_id)
+    if room is None or room.action_reminder_minute is None:
+        return ACTION_REMINDER_HOUR * 60
+    return room.action_reminder_minute
+
+
+def clock_text(minute: int) -> str:
+    """540 → "9h", 570 → "9h30"."""
+    hours, minutes = divmod(minute, 60)
+    return f"{hours}h{minutes:02d}" if minutes else f"{hours}h"
 
 
 @dataclass(frozen=True)

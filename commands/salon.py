@@ -8,6 +8,8 @@ keep their instants, and the reply says so, with their new local times.
 
 from __future__ import annotations
 
+import re
+
 from bot import room_settings as settings
 from bot.context import Context
 from bot.dates import format_when_fr
@@ -20,7 +22,7 @@ from commands.registry import FACILITATORS, UsageError, command, refuse_argument
 USAGE_SHOW = "salon"
 USAGE_ZONE = "salon fuseau <zone IANA ou territoire, ex. Guyane>"
 USAGE_NETWORK = "salon reseau <nom du réseau>"
-USAGE_ACTIONS = "salon actions <nombre de jours avant l'échéance | aucun | defaut>"
+USAGE_ACTIONS = "salon actions <jours avant l'échéance | aucun | defaut> [heure]"
 DEFAULT_WORDS = {"defaut", "default", "par defaut"}
 NONE_WORDS = {"aucun", "aucune", "none", "non", "0"}
 
@@ -35,8 +37,9 @@ def settings_text(ctx: Context) -> str:
     zone = settings.room_zone(ctx.session, ctx.config, ctx.room_id)
     offsets = room_offsets(ctx.session, ctx.config, ctx.room_id)
     days = settings.action_reminder_days(ctx.session, ctx.room_id)
-    before = (f"{days} jour{'s' if days > 1 else ''} avant l'échéance et le jour même"
-              if days else "le jour même seulement")
+    at = settings.clock_text(settings.action_reminder_minute(ctx.session, ctx.room_id))
+    before = (f"{days} jour{'s' if days > 1 else ''} avant l'échéance et le jour même, à {at}"
+              if days else f"le jour même seulement, à {at}")
     prefix = ctx.config.bot.command_prefix
     lines = [
         "**Réglages du salon**", "",
@@ -46,11 +49,12 @@ def settings_text(ctx: Context) -> str:
         + _default(stored is None or not stored.network_name),
         f"- Rappels avant chaque rencontre : **{describe_offsets(offsets)}**"
         + _default(stored is None or stored.reminder_offsets is None),
-        f"- Rappel des actions à leur responsable (message privé, à {settings.ACTION_REMINDER_HOUR}h) : "
-        f"**{before}**" + _default(stored is None or stored.action_reminder_days is None),
+        "- Rappel des actions à leur responsable (message privé) : "
+        f"**{before}**" + _default(stored is None or (stored.action_reminder_days is None
+                                                      and stored.action_reminder_minute is None)),
         "",
         f"Pour changer (animation) : `{prefix}salon fuseau Guyane`, `{prefix}salon reseau <nom>`, "
-        f"`{prefix}rappels 7j 1j 1h`, `{prefix}salon actions 2`.",
+        f"`{prefix}rappels 7j 1j 1h`, `{prefix}salon actions 2 9h`.",
     ]
     return "\n".join(lines)
 
@@ -100,21 +104,44 @@ def salon_reseau(ctx: Context, args: str) -> None:
 
 
 @subcommand("salon", "actions", usage=USAGE_ACTIONS, facilitator=True,
-            help="combien de jours avant l'échéance d'une action sa ou son responsable reçoit "
-                 "un rappel (par défaut 2 ; et toujours le jour même)")
+            help="le rappel des actions à leur responsable : combien de jours avant l'échéance "
+                 "(par défaut 2 ; et toujours le jour même) et à quelle heure (par défaut 9h)")
 def salon_actions(ctx: Context, args: str) -> None:
-    text = " ".join(normalize(args).split())
-    words = text.removesuffix("jours").removesuffix("jour").removesuffix("j").strip()
+    """``2``, ``aucun``, ``defaut``, optionally followed by the time (``2 9h30``); a time
+    alone keeps the days. What is not given keeps its setting."""
+    words = normalize(args).split()
+    minute = _clock(words.pop()) if words and TIME_RE.match(words[-1]) else None
+    if minute is not None and words and words[-1] == "a":   # "2 à 9h"
+        words.pop()
+    text = " ".join(words)
+    room = settings.room_row(ctx.session, ctx.room_id, ctx.now)
     if text in DEFAULT_WORDS:
-        days = None
-    elif text in NONE_WORDS:
-        days = 0
-    elif words.isdigit() and len(words) <= 3 and 1 <= int(words) <= settings.MAX_ACTION_DAYS:
-        days = int(words)
+        room.action_reminder_days, room.action_reminder_minute = None, minute
     else:
-        raise UsageError(f"« {md_line(excerpt(args.strip() or ' '))} » : indiquez un nombre de jours "
-                         f"de 1 à {settings.MAX_ACTION_DAYS}, « aucun » (rappel le jour même "
-                         "seulement) ou « defaut ».")
-    settings.room_row(ctx.session, ctx.room_id, ctx.now).action_reminder_days = days
+        if text or minute is None:
+            room.action_reminder_days = 0 if text in NONE_WORDS else _days(text, args)
+        if minute is not None:
+            room.action_reminder_minute = minute
     ctx.session.flush()
     ctx.reply(settings_text(ctx))
+
+
+TIME_RE = re.compile(r"^(?:a)?(?P<h>\d{1,2})(?:h|:)(?P<m>\d{2})?$")
+DAYS_RE = re.compile(r"^(?P<n>\d{1,3})\s*(?:j|jours?)?$")
+
+
+def _clock(word: str) -> int:
+    match = TIME_RE.match(word)
+    hours, minutes = int(match["h"]), int(match["m"] or 0)
+    if hours > 23 or minutes > 59:
+        raise UsageError(f"l'heure « {md_line(excerpt(word))} » n'existe pas : de 0h à 23h59.")
+    return hours * 60 + minutes
+
+
+def _days(text: str, typed: str) -> int:
+    match = DAYS_RE.match(text)
+    if match and 1 <= int(match["n"]) <= settings.MAX_ACTION_DAYS:
+        return int(match["n"])
+    raise UsageError(f"« {md_line(excerpt(typed.strip() or ' '))} » : indiquez un nombre de jours "
+                     f"de 1 à {settings.MAX_ACTION_DAYS}, « aucun » (rappel le jour même "
+                     "seulement) ou « defaut », suivi si vous voulez de l'heure (« 2 9h30 »).")

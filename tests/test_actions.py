@@ -202,3 +202,10 @@ async def test_a_stale_wake_up_sends_nothing(noted, db):
     assert dm_rows(db) == [] and sent_rows(db) == []
     with db.session() as session:
         assert session.exec(select(Item).where(Item.action_number == 1)).one().done_at is not None
+
+
+async def test_the_room_chooses_the_days_and_the_time(noted, db):
+    noted.say(FACILITATOR, "!salon actions 1 à 17h30")
+    due = await noted.in_worker(load_due, db, noted.config, noted.now)
+    assert [(r.kind, r.at) for r in due.future] == [("before", utc(2026, 11, 24, 16, 30)),
+                                                    ("day", utc(2026, 11, 25, 16, 30))]

@@ -91,7 +91,7 @@ def test_salon_shows_the_defaults_to_everyone(say):
     assert "Fuseau horaire : Europe/Paris (heure de Paris) (réglage par défaut)" in body
     assert "Réseau : Cités éducatives des Hauts-de-France (réglage par défaut)" in body
     assert "Rappels avant chaque rencontre : J-7, J-1, H-1 (réglage par défaut)" in body
-    assert "2 jours avant l'échéance et le jour même (réglage par défaut)" in body
+    assert "2 jours avant l'échéance et le jour même, à 9h (réglage par défaut)" in body
 
 
 def test_a_facilitator_sets_zone_network_and_action_reminders(say, db):
@@ -105,10 +105,16 @@ def test_a_facilitator_sets_zone_network_and_action_reminders(say, db):
     [body] = bodies(say(MEMBER, "!salon"))
     assert "Fuseau horaire : America/Cayenne (heure de Guyane)\n" in body + "\n"
     assert "Réseau : Cités éducatives de Guyane\n" in body
-    assert "3 jours avant l'échéance" in body
+    assert "3 jours avant l'échéance et le jour même, à 9h\n" in body
     bodies(say(FACILITATOR, "!salon reseau defaut"))
-    bodies(say(FACILITATOR, "!salon actions aucun"))
+    assert "le jour même seulement, à 9h" in bodies(say(FACILITATOR, "!salon actions aucun"))[0]
     assert (stored_room(db).network_name, stored_room(db).action_reminder_days) == (None, 0)
+    assert "le jour même seulement, à 8h30" in bodies(say(FACILITATOR, "!salon actions à 8h30"))[0]
+    assert "4 jours avant l'échéance et le jour même, à 17h" in bodies(
+        say(FACILITATOR, "!salon actions 4 jours à 17h"))[0]
+    assert (stored_room(db).action_reminder_days, stored_room(db).action_reminder_minute) == (4, 17 * 60)
+    assert "(réglage par défaut)" in bodies(say(FACILITATOR, "!salon actions defaut"))[0].splitlines()[-3]
+    assert (stored_room(db).action_reminder_days, stored_room(db).action_reminder_minute) == (None, None)
 
 
 @pytest.mark.parametrize("command, expected", [
@@ -120,6 +126,9 @@ def test_a_facilitator_sets_zone_network_and_action_reminders(say, db):
     ("!salon actions -1", "de 1 à 30"),
     ("!salon actions 99999999999999999999", "de 1 à 30"),
     ("!salon actions bientôt", "de 1 à 30"),
+    ("!salon actions", "de 1 à 30"),
+    ("!salon actions 2 25h", "l'heure « 25h » n'existe pas"),
+    ("!salon actions 2 9h75", "l'heure « 9h75 » n'existe pas"),
     ("!salon merci", "je ne comprends pas"),
 ])
 def test_bad_input_changes_nothing(say, db, command, expected):

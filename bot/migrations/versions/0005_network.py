@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table('room') as batch:
         batch.add_column(sa.Column('network_name', sa.String(), nullable=True))
         batch.add_column(sa.Column('action_reminder_days', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('action_reminder_minute', sa.Integer(), nullable=True))
     op.create_table('action_reminder_sent',
     sa.Column('item_id', sa.Integer(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=False),
@@ -75,6 +76,7 @@ def downgrade() -> None:
     op.drop_table('poll')
     op.drop_table('action_reminder_sent')
     with op.batch_alter_table('room') as batch:
+        batch.drop_column('action_reminder_minute')
         batch.drop_column('action_reminder_days')
         batch.drop_column('network_name')
 
