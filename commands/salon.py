@@ -17,7 +17,7 @@ from bot.models import Room
 from bot.reminders import describe_offsets, room_offsets
 from bot.text import excerpt, md_line, normalize
 from bot.zones import ZoneError, parse_zone, zone_label
-from commands.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
+from commands.registry import UsageError, command, refuse_arguments, subcommand
 
 USAGE_SHOW = "salon"
 USAGE_ZONE = "salon fuseau <zone IANA ou territoire, ex. Guyane>"

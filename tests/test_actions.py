@@ -4,7 +4,7 @@ opening, and the direct-message reminders to their owner (once each, across rest
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
