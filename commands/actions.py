@@ -13,7 +13,7 @@ from bot.context import Context
 from bot.text import excerpt, md_line, normalize
 from commands.registry import UsageError, command
 
-USAGE = ("actions", "actions moi", "actions @personne")
+USAGE = "actions [moi | @personne]"
 MINE_WORDS = {"moi", "mes", "me", "mine", "miennes"}
 MAX_NAME = 100
 

@@ -10,7 +10,7 @@ from bot.people import load_profile, person_name
 from bot.text import md_line
 from commands.registry import UsageError, command
 
-USAGE = ("fiche [structure]", "fiche <structure>, puis des lignes « clé: valeur »")
+USAGE = "fiche [structure] [puis des lignes « clé: valeur »]"
 
 
 def _refusal(error: fiches.FicheError) -> UsageError:

@@ -87,7 +87,7 @@ def salon_fuseau(ctx: Context, args: str) -> None:
     ctx.reply("\n".join(lines))
 
 
-@subcommand("salon", "reseau", aliases=("réseau", "network"), usage=USAGE_NETWORK, facilitator=True,
+@subcommand("salon", "reseau", aliases=("network",), usage=USAGE_NETWORK, facilitator=True,
             help="le nom du réseau de ce salon (en-tête des comptes rendus, agenda)")
 def salon_reseau(ctx: Context, args: str) -> None:
     name = " ".join(args.split())

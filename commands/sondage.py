@@ -25,7 +25,9 @@ USAGE_SHOW = "sondage"
 USAGE_CREATE = "sondage <question>, puis une date par ligne"
 USAGE_CLOSE = "sondage clore"
 USAGE_PLAN = "rencontre planifier sondage [numéro de la date] [titre]"
-NUMBER_RE = re.compile(r"^(?:n°|#)?(?P<n>\d{1,3})(?:\s+|$)")
+# What starts like a number is one ("sondage 1234" is a typo, never a title).
+NUMBER_RE = re.compile(r"^(?:n°|#)?(?P<n>\d+)(?:\s+|$)")
+MAX_DIGITS = 3
 
 
 def _refusal(error: polls.PollError) -> UsageError:
@@ -42,7 +44,7 @@ def _count_text(ctx: Context, poll: Poll) -> str:
     return "\n".join(lines)
 
 
-@command("sondage", aliases=("poll",), usage=(USAGE_SHOW, USAGE_CREATE),
+@command("sondage", aliases=("poll",), usage=f"{USAGE_SHOW} [<question>, puis une date par ligne]",
          help="le sondage de date en cours et ses votes ; (animation) avec une question et une "
               "date par ligne, publier un sondage Matrix pour choisir la date d'une rencontre")
 def sondage(ctx: Context, args: str) -> None:
@@ -150,10 +152,11 @@ def plan_from_poll(ctx: Context, rest: str) -> tuple[str, str, Poll]:
     match = NUMBER_RE.match(rest)
     result = polls.count(ctx.session, poll)
     if match:
-        chosen = int(match["n"])
+        digits = match["n"]
+        chosen = int(digits) if len(digits) <= MAX_DIGITS else 0
         if not 1 <= chosen <= len(poll.options):
-            raise UsageError(f"le sondage propose les dates 1 à {len(poll.options)}, pas {chosen}.",
-                             USAGE_PLAN)
+            raise UsageError(f"le sondage propose les dates 1 à {len(poll.options)}, pas "
+                             f"{excerpt(digits)}.", USAGE_PLAN)
         index, rest = chosen - 1, rest[match.end():]
     elif len(result.winners) == 1:
         index = result.winners[0]

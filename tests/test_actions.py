@@ -101,7 +101,7 @@ def test_no_action_at_all(host):
 @pytest.mark.parametrize("args", ["@Personne Inconnue", "tout le monde", "x" * 500])
 def test_actions_of_nobody_is_refused(noted, args):
     body = noted.reply(MEMBER, f"!actions {args}")
-    assert "Je ne trouve pas" in body and "Usage : !actions ou !actions moi" in body
+    assert "Je ne trouve pas" in body and "Usage : !actions [moi | @personne]" in body
     assert "Rien n'a été enregistré" in body
 
 

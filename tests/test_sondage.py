@@ -248,6 +248,8 @@ def test_a_tie_is_decided_by_the_facilitator(say, db, core, room, clock):
     assert "Égalité entre les dates 1, 2" in body and "Rien n'a été enregistré" in body
     assert "les dates 1 à 2, pas 3" in text_of(say(FACILITATOR, "!rencontre planifier sondage 3"))
     assert "pas 999" in text_of(say(FACILITATOR, "!rencontre planifier sondage 999"))
+    assert "pas 12345678901234567890" in text_of(say(FACILITATOR, "!rencontre planifier sondage "
+                                                                  "12345678901234567890 Titre"))
     with db.session() as session:
         assert session.exec(select(Rencontre)).all() == []
     say(FACILITATOR, "!rencontre planifier sondage 2")
