@@ -6,6 +6,7 @@
 - An action reminder: due today, its time set a couple of minutes ahead; the bot is
   killed before it and restarted after: the owner gets the direct message once.
 - A room set to ``Guyane``: its announcement, ``.ics`` and minutes show Guyane times.
+- A poll in an encrypted room, voted from matrix-js-sdk (Element's client): counted.
 """
 
 from __future__ import annotations
@@ -206,3 +207,43 @@ async def test_a_room_in_guyane(world):
     assert "Cités éducatives de Guyane" in minutes
     assert f"{format_day_fr(opened.date())}, {opened.hour}h" in minutes
     assert "(heure de Guyane)" in minutes
+
+
+async def test_a_poll_in_an_encrypted_room(synapse, tmp_path):
+    """Element's own client (matrix-js-sdk with its Rust crypto, tests/e2ee_client.py): the
+    bot's poll arrives encrypted and readable as a poll; an encrypted vote is counted."""
+    from tests.botproc import ensure_bot_account, write_config
+    from tests.e2ee_client import JsUser
+    localpart = "maillage-chiffre-sondage"
+    bot_id = f"@{localpart}:localhost"
+    await ensure_bot_account(synapse, localpart)
+    bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url, bot_localpart=localpart))
+    bot.start()
+    bot.wait_log("logged in as")
+    maita = await JsUser.create(synapse, "maita-encpoll", "Maïta Giraldi", log_dir=tmp_path)
+    anabela = await JsUser.create(synapse, "anabela-encpoll", "Anabela De Castro", log_dir=tmp_path)
+    try:
+        room = await maita.create_room(invite=[bot_id, anabela.user_id], encrypted=True)
+        await anabela.join(room)
+        await maita.wait_membership(room, bot_id)
+        await anabela.wait_membership(room, bot_id)
+        await maita.say(room, f"!sondage Quelle date ?\n{format_date_fr(DAY1)} 14h-17h\n"
+                              f"{format_date_fr(DAY2)} 14h-17h")
+        [poll] = await anabela.wait_for(room, lambda evs: [
+            e for e in evs if e["sender"] == bot_id and e["type"] == POLL_START], what="the poll")
+        assert poll["encrypted"] is True
+        second = poll["content"][POLL_START]["answers"][1]["id"]
+        await anabela.send(room, POLL_RESPONSE, {
+            "m.relates_to": {"rel_type": "m.reference", "event_id": poll["event_id"]},
+            POLL_RESPONSE: {"answers": [second]}})
+        asked = await maita.say(room, "!sondage")
+        [reply] = await maita.wait_for(room, lambda evs: [
+            e for e in evs if e["sender"] == bot_id and e["type"] == "m.room.message"
+            and e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == asked],
+            what="the count")
+        assert f"2. {format_day_fr(DAY2)}, 14h–17h — 1 voix ⭐" in reply["content"]["body"]
+    finally:
+        for user in (maita, anabela):
+            await user.close()
+        if bot.alive():
+            bot.stop()
