@@ -23,15 +23,17 @@ tests/e2ee/node_modules: tests/e2ee/package-lock.json
 	touch tests/e2ee/node_modules
 
 demo: $(STAMP)
+	./scripts/install-system-deps.sh
 	$(BIN)/maillage demo
 
 test: $(STAMP)
-	./scripts/install-system-deps.sh
+	./scripts/install-system-deps.sh --tests
 	$(MAKE) tests/icaljs/node_modules tests/e2ee/node_modules
 	$(BIN)/ruff check --select F,E9 bot commands tests bench
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: $(STAMP)
+	./scripts/install-system-deps.sh
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/minutes.py
 	$(MAKE) tests/e2ee/node_modules

@@ -5,7 +5,11 @@ with séances of 200, 2 000 and 20 000 captured messages from 40 people with
 profiles: a météo each, local news, four agenda items with !info points and a
 discussion where one message in five replies to another, questions, actions and
 resources. Then, for each séance, prints how long `build_view` (database →
-view-model) takes, and each renderer separately. No assertions: figures to watch.
+view-model) takes, and each renderer separately: Markdown, HTML, DOCX, the room's
+HTML and the PDF (WeasyPrint, over the HTML; only for 2 000 and 20 000 messages).
+Nine smaller séances come first, so that the room has 12 séances of history: the
+charts' data (`seance_history`, database → points) and the two charts (matplotlib)
+are timed on them. No assertions: figures to watch.
 
     python bench/minutes.py
 """
@@ -23,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import parse_config
 from bot.db import Database
-from bot.minutes import build_view
+from bot.minutes import build_view, seance_history
+from bot.minutes_charts import history_charts
+from bot.minutes_pdf import render_pdf
 from bot.minutes_render import render_docx, render_html, render_markdown
 from bot.models import Attendance, Item, ItemKind, Profile, Rencontre, Seance, SeanceStatus, Topic
 from bot.roomstate import RoomState
@@ -31,6 +37,8 @@ from bot.templating import template_env
 from bot.text import markdown_to_html
 
 SIZES = (200, 2_000, 20_000)
+PDF_SIZES = (2_000, 20_000)
+EARLIER = 9  # séances of 100 messages before the measured ones: 12 in all
 PEOPLE = 40
 ROOM = "!bench:localhost"
 START = datetime(2027, 6, 10, 12, 0, tzinfo=UTC)
@@ -50,17 +58,18 @@ def add_people(session) -> None:
 
 
 def add_seance(session, number: int, messages: int) -> Seance:
+    start = START - timedelta(weeks=4 * (EARLIER + len(SIZES) - number))  # one a month
     rencontre = Rencontre(room_id=ROOM, number=number, uid=f"bench-{number}", title="Réseau régional des CPO",
-                          agenda=list(AGENDA), start_at=START, end_at=START + timedelta(hours=3),
-                          created_at=START, updated_at=START)
+                          agenda=list(AGENDA), start_at=start, end_at=start + timedelta(hours=3),
+                          created_at=start, updated_at=start)
     session.add(rencontre)
     session.flush()
     seance = Seance(room_id=ROOM, number=number, rencontre_id=rencontre.id, status=SeanceStatus.CLOSED,
-                    opened_by=user(0), opened_at=START, closed_at=START + timedelta(hours=3))
+                    opened_by=user(0), opened_at=start, closed_at=start + timedelta(hours=3))
     session.add(seance)
     session.flush()
-    session.add_all(Attendance(seance_id=seance.id, user_id=user(n), first_seen_at=START)
-                    for n in range(PEOPLE))
+    session.add_all(Attendance(seance_id=seance.id, user_id=user(n), first_seen_at=start)
+                    for n in range(PEOPLE - number))  # attendance varies from séance to séance
     topics = [Topic(seance_id=seance.id, position=i + 1, title=t, started_at=START) for i, t in enumerate(AGENDA)]
     session.add_all(topics)
     session.flush()
@@ -110,7 +119,9 @@ def main() -> None:
         database.upgrade()
         with database.session() as session:
             add_people(session)
-            seances = [add_seance(session, i + 1, size) for i, size in enumerate(SIZES)]
+            for number in range(1, EARLIER + 1):
+                add_seance(session, number, 100)
+            seances = [add_seance(session, EARLIER + i + 1, size) for i, size in enumerate(SIZES)]
         state = RoomState(ROOM, power_users={user(0): 100})
         env = template_env()
         print(f"{'messages':>9}  {'step':<13} {'seconds':>8}  {'size':>12}")
@@ -119,9 +130,17 @@ def main() -> None:
                 view = timed("build (DB)", size, lambda s=session, x=seance: build_view(
                     s, x, config, state, START + timedelta(days=1), False))
             markdown = timed("markdown", size, lambda v=view: render_markdown(v, env))
-            timed("html", size, lambda v=view: render_html(v, env))
+            html = timed("html", size, lambda v=view: render_html(v, env))
             timed("docx", size, lambda v=view: render_docx(v))
             timed("room html", size, lambda m=markdown: markdown_to_html(m))
+            if size in PDF_SIZES:
+                timed("pdf", size, lambda h=html: render_pdf(h))
+        with database.session() as session:
+            last = seances[-1]
+            points = timed("history (DB)", 12, lambda s=session: seance_history(
+                s, last, config, state, config.bot.tz))
+        charts = timed("charts", len(points), lambda: history_charts(points))
+        print(f"{'':>9}  {'':<13} {'':>8}  {sum(len(c.png) for c in charts):>12,}  (PNG bytes, 2 charts)")
         database.dispose()
 
 

@@ -125,6 +125,7 @@ class Capture:
     mood: int | None = None
     owner: str = ""
     due_date: date | None = None
+    formatted: str = ""    # the version's HTML (plain discussion messages only), "" without one
 
 
 class MeteoSummary(NamedTuple):
@@ -430,6 +431,7 @@ def _one_meteo_per_person(ctx: Context, seance: Seance, item: Item | None) -> It
 
 def _set_fields(session: Session, seance: Seance, item: Item, capture: Capture) -> None:
     item.kind, item.text, item.title = capture.kind, capture.text, capture.title
+    item.formatted = capture.formatted  # each version brings its own (or none): never stale
     item.url, item.mood, item.owner, item.due_date = (capture.url, capture.mood, capture.owner,
                                                       capture.due_date)
     if capture.kind != ItemKind.ACTION:
@@ -555,7 +557,8 @@ def apply_plain(ctx: Context, item: Item, text: str) -> str | None:
             return MOOD_MISSING
         store(ctx, seance, Capture(ItemKind.METEO, text=parsed[1], mood=parsed[0]))
         return None
-    store(ctx, seance, Capture(ItemKind.DISCUSSION, text=text))
+    # ``ctx`` reads this version (as_of): its HTML goes with its text.
+    store(ctx, seance, Capture(ItemKind.DISCUSSION, text=text, formatted=ctx.formatted_body))
     return None
 
 
@@ -574,7 +577,8 @@ def on_message(ctx: Context, message: Message) -> None:
         _capture_meteo_answer(ctx, seance, message, target)
         return
     root = _root_item(ctx.session, seance, target)
-    item, _ = store(ctx, seance, Capture(ItemKind.DISCUSSION, text=message.body),
+    item, _ = store(ctx, seance, Capture(ItemKind.DISCUSSION, text=message.body,
+                                         formatted=message.formatted_body),
                     parent_event_id=root.event_id if root else None,
                     topic_id=root.topic_id if root else None)
     remember_original(ctx, item, message.body)

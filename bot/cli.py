@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -22,7 +25,9 @@ from bot.db import Database, DatabaseTooNew
 from bot.logs import setup_logging, url_password
 
 log = logging.getLogger("maillage")
-EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN = 2, 3, 4
+EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT = 2, 3, 4, 5
+RATELIMIT_PATH = "/_synapse/admin/v1/users/{user}/override_ratelimit"
+STOP_DEADLINE_SECONDS = 20   # a supervisor's stop never hangs longer than this
 
 
 def config_secrets(config: Config) -> list[str]:
@@ -77,14 +82,30 @@ def prepare_database(config: Config) -> tuple[str | None, str]:
     raise SystemExit(EXIT_DATABASE)
 
 
+def _force_exit() -> None:
+    """Last resort when a stop hangs (e.g. a database call that never returns): every
+    change is committed per event, so exiting now loses nothing a kill -9 would not."""
+    log.error("stop still not finished after %ss: exiting now", STOP_DEADLINE_SECONDS)
+    logging.shutdown()
+    os._exit(EXIT_STOP_TIMEOUT)
+
+
 async def _run(config: Config) -> None:
     from bot.runtime import Runtime
 
     runtime = Runtime(config)
     task = asyncio.create_task(runtime.run())
     loop = asyncio.get_running_loop()
+    deadline = threading.Timer(STOP_DEADLINE_SECONDS, _force_exit)
+    deadline.daemon = True
+
+    def stop() -> None:
+        task.cancel()
+        if not deadline.is_alive():
+            deadline.start()   # a thread: it fires even if the event loop is stuck
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop)
     try:
         await task
     except asyncio.CancelledError:
@@ -136,15 +157,42 @@ def cmd_reset_identity(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _check_login(config: Config) -> str:
+async def _check_login(config: Config) -> tuple[str, str, str]:
+    """Log in; returns who we are, what Synapse says about the bot's rate limits and the
+    state of its cross-signing identity."""
     from bot.matrix import MatrixClient
 
     client = MatrixClient(config.matrix)
     try:
         await client.login()
-        return f"{client.user_id} (device {client.device_id})"
+        limits = await _rate_limits(config.matrix.homeserver, client.user_id,
+                                    client.client.access_token)
+        identity = await client.describe_identity()
+        return f"{client.user_id} (device {client.device_id})", limits, identity
     finally:
         await client.close()
+
+
+async def _rate_limits(homeserver: str, user_id: str, token: str) -> str:
+    """The bot's message rate-limit override, read with Synapse's admin API. Only an
+    admin may read it: otherwise (or on another homeserver) say we cannot tell."""
+    import aiohttp
+
+    url = f"{homeserver.rstrip('/')}{RATELIMIT_PATH.format(user=quote(user_id))}"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(
+                url, headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=10)) as response:
+            body = await response.json(content_type=None) if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        body = None
+    if body is None:
+        return ("rate limits: UNKNOWN (only a Synapse admin may read them): unless done already, "
+                "ask the homeserver admin to exempt the bot (README, 'Rate limits')")
+    if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
+        return "rate limits: OK (the bot is exempted)"
+    return ("rate limits: WARNING the bot has no exemption: under Synapse's limits its replies "
+            "queue during busy séances; exempt it (README, 'Rate limits')")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -154,11 +202,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     _before, after = prepare_database(config)
     print(f"database: OK (schema {after})")
     try:
-        who = asyncio.run(_check_login(config))
+        who, limits, identity = asyncio.run(_check_login(config))
+    except CrossSigningError as error:
+        print(f"maillage: {error}", file=sys.stderr)
+        return EXIT_LOGIN
     except Exception as error:  # idem: connection refused, bad password, …
         print(f"maillage: login to {config.matrix.homeserver} failed: {error}", file=sys.stderr)
         return EXIT_LOGIN
     print(f"login: OK as {who}")
+    print(limits)
+    print(identity)
     return 0
 
 
@@ -223,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--rencontre", type=int, metavar="N", help="the séance of rencontre #N")
     which.add_argument("--seance", type=int, metavar="N",
                        help="séance n°N, the number of its compte rendu (also for séances without rencontre)")
-    export.add_argument("--format", choices=("md", "html", "docx"),
+    export.add_argument("--format", choices=("md", "html", "docx", "pdf"),
                         help="default: from the output file's suffix, else md")
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     export.set_defaults(func=cmd_export)

@@ -100,7 +100,7 @@ class EmailConfig:
 
 @dataclass(frozen=True)
 class MinutesConfig:
-    formats: tuple[str, ...] = ("md", "html", "docx")
+    formats: tuple[str, ...] = ("md", "html", "docx", "pdf")
     templates_dir: Path | None = None
 
 
@@ -299,7 +299,7 @@ def _minutes(raw: Mapping[str, Any], base: Path) -> MinutesConfig:
     formats = t.strings("formats", MinutesConfig.formats)
     for fmt in formats:
         if fmt not in MinutesConfig.formats:
-            raise ConfigError(f"minutes.formats: {fmt!r} is not one of md, html, docx")
+            raise ConfigError(f"minutes.formats: {fmt!r} is not one of md, html, docx, pdf")
     templates_dir = t.text("templates_dir", "")
     directory = base / templates_dir if templates_dir else None
     if directory is not None and not directory.is_dir():

@@ -5,6 +5,14 @@ stores what must be sent (the outbox, each entry with its own transaction id).
 So a crash before the commit replays the event; a crash after it resends the
 outbox with the same transaction ids, which the homeserver deduplicates.
 Bad input rolls the whole transaction back and only the French answer is kept.
+
+A failure is never a reason to lose an event. The database being unavailable
+(locked, connection lost…: ``bot.db.is_transient``) propagates, so the runtime
+retries the whole batch later with the event still unprocessed. Any other error is
+retried the same way until it has happened ``SET_ASIDE_AFTER`` times in a row on
+the same event: only then is the event set aside — recorded in ``set_aside_event``
+with its text, logged, reported in the séance summary — and a command answered
+with the internal-error reply.
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ from sqlmodel import Session
 import commands  # noqa: F401  (registers every command)
 from bot.config import Config
 from bot.context import Context, Outgoing
-from bot.db import Database
+from bot.db import Database, is_transient
 from bot.events import Edit, Message, PollResponse, Reaction, Record, Redaction
 from bot.models import Outbox, ProcessedEvent, Room, utcnow
 from bot.roomstate import RoomState, is_facilitator
+from bot.seance_service import set_aside
 from commands.registry import (
     PERMISSION_REPLY,
     REGISTRY,
@@ -40,6 +49,12 @@ LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction",
 
 INTERNAL_ERROR_REPLY = ("Une erreur interne m'a empêché de traiter ce message ; rien n'a été "
                         "enregistré. L'équipe technique a été prévenue par le journal.")
+SET_ASIDE_AFTER = 3   # failures in a row of the same event before it is deemed deterministic
+
+
+class EventRetry(RuntimeError):
+    """Handling an event failed (not yet deemed deterministic): nothing was recorded,
+    the runtime must retry its batch later."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +89,20 @@ class Core:
         self.db = db
         self.bot_user_id = bot_user_id
         self.clock = clock
+        self.failures: dict[str, int] = {}   # event id → failures in a row (this run)
 
     def is_facilitator(self, room: RoomState, user_id: str) -> bool:
         return is_facilitator(self.config.bot, room, user_id)
 
     def handle(self, record: Record, room: RoomState) -> int:
         """Handle one event exactly once (``_finish`` skips a processed one inside its
-        transaction); returns the number of messages queued."""
+        transaction); returns the number of messages queued. Raises a transient database
+        error or ``EventRetry`` when the event is left unprocessed, to be retried."""
+        queued = self._handle(record, room)
+        self.failures.pop(record.event_id, None)
+        return queued
+
+    def _handle(self, record: Record, room: RoomState) -> int:
         if record.sender == self.bot_user_id:
             return self._finish(record, room, lambda ctx: None)
         if not isinstance(record, Message):
@@ -92,17 +114,15 @@ class Core:
 
     def _run_listeners(self, kind: str, record: Record, room: RoomState) -> int:
         """Listeners of a non-command event. A listener's own bad-input answer is kept
-        (rolled back, then replied); a crash is logged and the event marked processed,
-        so one poisonous event cannot stop the sync loop on every restart."""
+        (rolled back, then replied); a crash is retried, then set aside (``_failed``)
+        so one poisonous event cannot stop the sync loop for ever."""
         prefix = self.config.bot.command_prefix
         try:
             return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record))
         except UsageError as error:
             return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
-        except Exception:
-            log.exception("%s listener failed in %s (event %s): event skipped",
-                          kind, record.room_id, record.event_id)
-            return self._finish(record, room, lambda ctx: None)
+        except Exception as error:
+            return self._failed(record, room, error, f"{kind} listener")
 
     def _run_command(self, message: Message, room: RoomState, invocation) -> int:
         def run(ctx: Context) -> None:
@@ -119,9 +139,31 @@ class Core:
             return self._finish(message, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except PermissionDenied:
             return self._finish(message, room, lambda ctx: ctx.reply(PERMISSION_REPLY))
-        except Exception:
-            log.exception("command failed in %s (event %s)", message.room_id, message.event_id)
-            return self._finish(message, room, lambda ctx: ctx.reply(INTERNAL_ERROR_REPLY))
+        except Exception as error:
+            return self._failed(message, room, error, "command", reply=INTERNAL_ERROR_REPLY)
+
+    def _failed(self, record: Record, room: RoomState, error: Exception, what: str,
+                reply: str | None = None) -> int:
+        """After ``error`` (raised while handling ``record``, whose transaction is rolled
+        back): re-raise a transient database error; count any other one and ask for a
+        retry, until it has repeated ``SET_ASIDE_AFTER`` times — then set the event aside
+        (recorded with its text, reported) and answer ``reply`` if given."""
+        if is_transient(error):
+            raise error
+        count = self.failures[record.event_id] = self.failures.get(record.event_id, 0) + 1
+        if count < SET_ASIDE_AFTER:
+            log.warning("%s failed in %s (event %s, failure %d of %d), will retry: %r", what,
+                        record.room_id, record.event_id, count, SET_ASIDE_AFTER, error)
+            raise EventRetry(f"{what} failed on {record.event_id}") from error
+        log.error("%s failed %d times in a row in %s (event %s from %s): event set aside, "
+                  "reported in the séance summary", what, count, record.room_id, record.event_id,
+                  record.sender, exc_info=error)
+
+        def action(ctx: Context) -> None:
+            set_aside(ctx, record, repr(error))
+            if reply is not None:
+                ctx.reply(reply)
+        return self._finish(record, room, action)
 
     def _finish(self, record: Record | Job, room: RoomState, action: Callable[[Context], None]) -> int:
         """Run ``action`` and mark the event processed, all in one transaction."""

@@ -209,6 +209,22 @@ async def ensure_identity(request: Requester, user_id: str, device_id: str, stor
     return f"{done} (master key {identity.master_public})"
 
 
+async def describe(request: Requester, user_id: str, device_id: str, store_dir: Path) -> str:
+    """What ``maillage check`` says of the identity, changing nothing; raises
+    :class:`IdentityConflict` when ``run`` would refuse to start."""
+    identity = load_identity(store_dir)
+    published = await query_published(request, user_id, device_id)
+    if published.master_public is None:
+        return ("cross-signing: not set up yet (the bot creates its identity at its first run)"
+                if identity is None else "cross-signing: keys saved, uploaded at the next run")
+    if identity is None or published.master_public != identity.master_public \
+            or published.self_signing_public != identity.self_signing_public:
+        raise IdentityConflict(user_id)
+    signed = ("device signed" if device_is_signed(published, user_id, identity)
+              else "this device is signed at the next run")
+    return f"cross-signing: OK, {signed} (master key {identity.master_public})"
+
+
 async def reset_identity(request: Requester, user_id: str, device_id: str, store_dir: Path,
                          password: str) -> Identity:
     """Replace the account's identity by a new one of the bot's (explicit operator action)."""

@@ -18,6 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -25,6 +27,29 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 class DatabaseTooNew(RuntimeError):
     """The database was migrated by a newer Maillage than this one."""
+
+
+# PostgreSQL SQLSTATE classes that say "try again": 08 connection exception,
+# 40 transaction rollback (serialization failure, deadlock), 53 insufficient
+# resources, 57P admin shutdown / crash / cannot connect now.
+TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when ``error`` says the database is unavailable right now, not that this
+    event is bad: locked/busy, connection lost or refused, serialization failure,
+    disk I/O or read-only trouble (SQLAlchemy's OperationalError is exactly "related
+    to the database's operation"), a pool timeout. Such an error must never cost an
+    event: the caller leaves it unprocessed and retries later. Anything else
+    (IntegrityError, a bug in a handler…) may repeat deterministically."""
+    if isinstance(error, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES)
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

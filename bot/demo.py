@@ -2,7 +2,9 @@
 
 Everything runs on this machine: a homeserver in a temporary folder, the bot in
 this process, and five scripted members of the network who schedule a rencontre,
-register, hold a séance modelled on *Compte rendu 4* and publish the minutes.
+register, hold a séance modelled on *Compte rendu 4* and publish the minutes — in a
+room created as Element creates a private room: end-to-end encrypted, so the bot's
+replies and files (decrypted here to be saved) are encrypted too.
 The minutes (md, html, docx), the ``.ics`` invites, the calendar feed and a
 transcript of the room are written to a folder whose path is printed at the end.
 """
@@ -20,7 +22,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.config import parse_config
-from bot.devclient import MatrixUser, download_media, notices_from
+from bot.devclient import notices_from
+from bot.devcrypto import EncryptingUser
 from bot.devserver import SynapseServer, free_port
 
 log = logging.getLogger(__name__)
@@ -88,13 +91,13 @@ class Demo:
         self.server = server
         self.out = out
         self.feed_lookup = feed_lookup
-        self.users: dict[str, MatrixUser] = {}
+        self.users: dict[str, EncryptingUser] = {}
         self.room = ""
         self.bot = f"@{BOT_LOCALPART}:{server.server_name}"
 
     async def people(self) -> None:
         for person in PEOPLE:
-            self.users[person.localpart] = await MatrixUser.create(
+            self.users[person.localpart] = await EncryptingUser.create(
                 self.server, person.localpart, person.display_name)
 
     async def command(self, who: str, text: str) -> str:
@@ -116,7 +119,7 @@ class Demo:
         maita = self.users["maita"]
         self.room = await maita.create_room(invite=[self.bot] + [u.user_id for k, u in self.users.items()
                                                                   if k != "maita"],
-                                            name="Réseau régional des CPO")
+                                            name="Réseau régional des CPO", encrypted=True)
         for key, user in self.users.items():
             if key != "maita":
                 await user.join(self.room)
@@ -183,7 +186,7 @@ class Demo:
         for event in events:
             content = event.get("content", {})
             if event["sender"] == self.bot and content.get("msgtype") == "m.file":
-                data = await download_media(self.server.base_url, maita.token, content["url"])
+                data = await maita.download(content)
                 (self.out / _unique(self.out, content["body"])).write_bytes(data)
         (self.out / "transcript.md").write_text(_transcript(events, self.users, self.bot),
                                                 encoding="utf-8")
@@ -213,16 +216,20 @@ def _unique(folder: Path, name: str) -> str:
     return candidate
 
 
-def _transcript(events: list[dict], users: dict[str, MatrixUser], bot: str) -> str:
+def _transcript(events: list[dict], users: dict[str, EncryptingUser], bot: str) -> str:
     names = {u.user_id: p.display_name for p in PEOPLE for k, u in users.items() if k == p.localpart}
     names[bot] = "Maillage"
-    lines = ["# Transcription du salon de démonstration", ""]
+    encrypted = any(event["type"] == "m.room.encryption" for event in events)
+    lines = ["# Transcription du salon de démonstration", "",
+             "Salon chiffré de bout en bout (comme Element crée un salon privé)." if encrypted
+             else "Salon non chiffré.", ""]
     for event in events:
         content = event.get("content", {})
         if event["type"] == "m.room.message" and "body" in content:
             who = names.get(event["sender"], event["sender"])
             body = content["body"].replace("\n", "\n    ")
-            lines.append(f"- **{who}** : {body}")
+            attachment = " *(pièce jointe chiffrée)*" if "file" in content else ""
+            lines.append(f"- **{who}** : {body}{attachment}")
         elif event["type"] == "m.reaction":
             who = names.get(event["sender"], event["sender"])
             lines.append(f"- *{who} réagit {content.get('m.relates_to', {}).get('key', '')}*")
@@ -262,6 +269,8 @@ async def run_demo(output: Path | None = None) -> int:
             try:
                 await demo.run(datetime.now(TZ))
             finally:
+                for user in demo.users.values():
+                    await user.close()
                 bot_task.cancel()
                 await asyncio.gather(bot_task, return_exceptions=True)
         finally:

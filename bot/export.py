@@ -23,16 +23,19 @@ from bot.minutes import (
     seance_by_number,
     seance_of_rencontre,
 )
-from bot.minutes_render import render_docx, render_html, render_markdown
+from bot.minutes_pdf import render_pdf
+from bot.minutes_charts import Chart
+from bot.minutes_render import render_docx, render_html, render_markdown, with_charts
 from bot.minutes_view import MinutesView
 from bot.models import Seance, SeanceStatus, utcnow
 from bot.templating import template_env
 
-FORMATS = ("md", "html", "docx")
+FORMATS = ("md", "html", "docx", "pdf")
 MEDIA_TYPES = {
     "md": "text/markdown",
     "html": "text/html",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 
 
@@ -43,10 +46,12 @@ class Documents:
     markdown: str
     html: str
     docx: bytes
+    pdf: bytes | None  # None when not asked for (the archive prints it from the HTML then)
+    charts: tuple[Chart, ...] = ()  # drawn from the second séance on (posted as images)
 
     def data(self, fmt: str) -> bytes:
         return {"md": self.markdown.encode("utf-8"), "html": self.html.encode("utf-8"),
-                "docx": self.docx}[fmt]
+                "docx": self.docx, "pdf": self.pdf}[fmt]
 
 
 def minutes_env(config: Config) -> jinja2.Environment:
@@ -54,16 +59,26 @@ def minutes_env(config: Config) -> jinja2.Environment:
     return template_env(config.minutes.templates_dir)
 
 
-def render_documents(view: MinutesView, env: jinja2.Environment) -> Documents:
-    return Documents(render_markdown(view, env), render_html(view, env), render_docx(view))
+def render_documents(view: MinutesView, env: jinja2.Environment, pdf: bool = True) -> Documents:
+    """Every format (the archive keeps them), with the charts. Blocking: call it from the
+    worker thread. The PDF is the slow one (about 11 s for 2,000 messages): without
+    ``pdf`` it is left out."""
+    view = with_charts(view)
+    html = render_html(view, env)
+    charts = tuple(c for c in (view.meteo_chart, view.participation_chart) if c is not None)
+    return Documents(render_markdown(view, env), html, render_docx(view),
+                     render_pdf(html) if pdf else None, charts)
 
 
 def render_format(view: MinutesView, fmt: str, env: jinja2.Environment) -> bytes:
     """Only the format asked for (the others are not rendered)."""
     if fmt == "md":
         return render_markdown(view, env).encode("utf-8")
+    view = with_charts(view)
     if fmt == "html":
         return render_html(view, env).encode("utf-8")
+    if fmt == "pdf":
+        return render_pdf(render_html(view, env))
     return render_docx(view)
 
 
@@ -120,7 +135,7 @@ def export_minutes(config: Config, room_id: str, fmt: str, *, rencontre: int | N
                    seance: int | None = None, now: datetime | None = None) -> bytes:
     """The minutes of one séance in ``fmt``, built from the database; an open séance is a draft."""
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}: md, html or docx")
+        raise ExportError(f"unknown format {fmt!r}: md, html, docx or pdf")
     database = _open_database(config)
     try:
         with database.session() as session:

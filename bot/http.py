@@ -2,13 +2,15 @@
 
     GET /calendar/<token>.ics                          the room's rencontres (iCalendar feed)
     GET /minutes/<token>/                              index of the published minutes
-    GET /minutes/<token>/<séance n°>/<version>.<ext>   one version, ext = md | html | docx
+    GET /minutes/<token>/<séance n°>/<version>.<ext>   one version, ext = md | html | docx | pdf
 
 The token is the room's secret (``CalendarFeed``); an unknown one gets a bare 404.
 Responses carry an ETag (hash of the body) and Last-Modified and honour
 If-None-Match / If-Modified-Since with 304, so calendar apps poll cheaply.
 The server binds only to ``[http] host``; the access log is off because every
-URL holds a secret token.
+URL holds a secret token, and aiohttp's own error log goes through a filter that
+masks the token of any feed or archive path and turns a malformed request (client
+garbage: oversize request line, bad header…) into one line without traceback.
 """
 
 from __future__ import annotations
@@ -16,21 +18,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
+from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup, escape
 from sqlmodel import col, select
 
 from bot.calendar import Feed, feed_for_token, find_feed
 from bot.dates import format_date_fr
+from bot.minutes_pdf import render_pdf
 from bot.models import Publication, Seance
 from bot.services import ServiceHost, service
 
 log = logging.getLogger(__name__)
+
+# aiohttp's server errors (bad requests, handler crashes) are logged here, filtered.
+server_log = logging.getLogger(__name__ + ".server")
+TOKEN_IN_PATH = re.compile(r"(/(?:calendar|minutes)/)[^/\s'\"\\]+")
 
 HOST_KEY = web.AppKey("host", ServiceHost)
 BIND_RETRY_SECONDS = 60
@@ -39,6 +48,7 @@ MINUTES_TYPES = {
     "md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -191,8 +201,11 @@ async def minutes_file(request: web.Request) -> web.Response:
     found = await host.in_worker(_publication, host, info["token"], number, version)
     if found is None:
         return not_found()
-    body = {"md": found.markdown.encode("utf-8"), "html": found.html.encode("utf-8"),
-            "docx": found.docx}[ext]
+    if ext == "pdf":  # versions published before PDF existed: printed from their HTML
+        body = found.pdf if found.pdf is not None else await host.in_worker(render_pdf, found.html)
+    else:
+        body = {"md": found.markdown.encode("utf-8"), "html": found.html.encode("utf-8"),
+                "docx": found.docx}[ext]
     disposition = "attachment" if ext == "docx" else "inline"
     headers = {"Content-Disposition":
                f'{disposition}; filename="compte-rendu-{number}-v{version}.{ext}"'}
@@ -204,20 +217,51 @@ async def minutes_file(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- server
 
 
+def mask_tokens(text: str) -> str:
+    """``/calendar/<token>.ics`` → ``/calendar/***`` (and the same for ``/minutes/``)."""
+    return TOKEN_IN_PATH.sub(r"\1***", text)
+
+
+class ServerLogFilter(logging.Filter):
+    """For aiohttp's server log: no secret token, no traceback for client garbage.
+
+    aiohttp logs a malformed request with the raw bytes it read (the request line, so
+    the token) and a traceback; that is the client's problem, worth one line at most."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        if isinstance(error, HttpProcessingError):
+            detail = " ".join(str(error).split())   # aiohttp's text spans lines
+            message = f"{message}: bad request ({type(error).__name__}: {detail})"
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        elif record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_tokens(record.exc_text)
+            record.exc_info = None
+        record.msg, record.args = mask_tokens(message), None
+        return True
+
+
+server_log.addFilter(ServerLogFilter())
+
+
+
 def make_app(host: ServiceHost) -> web.Application:
     app = web.Application(middlewares=[same_not_found])
     app[HOST_KEY] = host
     app.router.add_get("/calendar/{token}.ics", calendar_feed)
     app.router.add_get("/minutes/{token}", minutes_slash)
     app.router.add_get("/minutes/{token}/", minutes_index)
-    app.router.add_get(r"/minutes/{token}/{number:\d{1,9}}/{version:\d{1,9}}.{ext:md|html|docx}",
+    app.router.add_get(r"/minutes/{token}/{number:\d{1,9}}/{version:\d{1,9}}.{ext:md|html|docx|pdf}",
                        minutes_file)
     return app
 
 
 async def start(host: ServiceHost) -> web.AppRunner:
     """Bind ``[http] host:port`` (port 0: any free port, see :func:`bound_port`)."""
-    runner = web.AppRunner(make_app(host), access_log=None)
+    runner = web.AppRunner(make_app(host), access_log=None, logger=server_log)
     await runner.setup()
     site = web.TCPSite(runner, host.config.http.host, host.config.http.port)
     try:

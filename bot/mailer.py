@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from bot.config import EmailConfig
 from bot.db import Database
 from bot.models import EmailOutbox
-from bot.services import ServiceHost, service
+from bot.services import ServiceHost, service, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ MAX_ATTEMPTS = 12                       # about a day and a half of retries, the
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 IDLE_WAKE_SECONDS = 60                  # look for due rows at least this often
+DB_RETRY_SECONDS = 30                   # after a failed round (e.g. the database away)
 SMTP_TIMEOUT_SECONDS = 30
 BATCH = 20
 IMPLICIT_TLS_PORT = 465                 # "SMTPS": TLS from the first byte, no STARTTLS
@@ -218,10 +219,7 @@ async def _wait(host: ServiceHost, changes: asyncio.Event) -> None:
     delay = IDLE_WAKE_SECONDS
     if wake is not None:
         delay = max(0.0, min(delay, (wake - host.clock()).total_seconds()))
-    try:
-        await asyncio.wait_for(changes.wait(), delay)
-    except TimeoutError:
-        pass
+    await wait_event(changes, delay)
 
 
 @service
@@ -232,5 +230,9 @@ async def run(host: ServiceHost) -> None:
     changes = host.subscribe_changes()
     while True:
         changes.clear()
-        await deliver_due(host)
-        await _wait(host, changes)
+        try:
+            await deliver_due(host)
+            await _wait(host, changes)
+        except Exception as error:  # e.g. the database away: never stop the bot, retry later
+            log.warning("e-mail round failed, retrying in %ss: %s", DB_RETRY_SECONDS, error)
+            await wait_event(changes, DB_RETRY_SECONDS)

@@ -122,6 +122,9 @@ class MatrixClient:
         config.store_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.client = AsyncClient(config.homeserver, config.user_id, store_path=str(config.store_path),
                                   config=_client_config())
+        # Direct chats just created → whom they invite: until a sync shows that invite,
+        # a room key would go to nobody (see send()).
+        self._awaiting_invitee: dict[str, str] = {}
 
     @property
     def user_id(self) -> str:
@@ -168,6 +171,11 @@ class MatrixClient:
                 raise MatrixError("keys upload", response)
         return await crosssigning.ensure_identity(self.request, self.user_id, self.device_id,
                                                   self.config.store_path, self.config.password)
+
+    async def describe_identity(self) -> str:
+        """The cross-signing state, for ``maillage check`` (changes nothing)."""
+        return await crosssigning.describe(self.request, self.user_id, self.device_id,
+                                           self.config.store_path)
 
     async def reset_identity(self) -> str:
         """Give the account a new cross-signing identity of the bot's (operator's choice)."""
@@ -275,6 +283,7 @@ class MatrixClient:
         """Send (encrypted in an encrypted room; nio leaves ``m.reaction`` in the clear, as
         Element does). Room keys go to every device of the members: the bot, like Element,
         does not require people to have verified their devices."""
+        self._check_invitee_known(room_id)
         try:
             if self.is_encrypted(room_id) and self.client.should_query_keys:
                 # Learn new members' devices first: a Megolm session already shared does
@@ -290,13 +299,31 @@ class MatrixClient:
             raise MatrixError("send", response)
         return response.event_id
 
+    def _check_invitee_known(self, room_id: str) -> None:
+        """A direct chat's first message must wait for a sync that shows the invite: a
+        sync can bring the new room before the invite is stored (events of a room creation
+        come one by one), and the Megolm session would then be shared without the invitee,
+        who could never read it."""
+        invitee = self._awaiting_invitee.get(room_id)
+        if invitee is None:
+            return
+        room = self.client.rooms.get(room_id)
+        if room is None or invitee not in room.users:
+            raise MatrixError("send", f"the invite of {invitee} to {room_id} is not synced yet")
+        del self._awaiting_invitee[room_id]
+
     async def attach_file(self, room_id: str, content: dict[str, Any], data: bytes) -> dict[str, Any]:
         """``content`` with the uploaded file: ``url`` in a clear room, an encrypted
         attachment (``file``: url, key, iv, hashes) in an encrypted one."""
+        # Whether to encrypt is read from the room's state: wait until a sync brought it.
+        if room_id not in self.client.rooms:
+            raise MatrixError("upload", f"{room_id} is not synced yet")
+        self._check_invitee_known(room_id)
         mimetype = content.get("info", {}).get("mimetype", "")
         encrypt = self.is_encrypted(room_id)
         response, keys = await self.client.upload(lambda *_: data, content_type=mimetype,
-                                                  filename=content.get("body", "fichier"),
+                                                  filename=content.get("filename")
+                                                  or content.get("body", "fichier"),
                                                   filesize=len(data), encrypt=encrypt)
         if isinstance(response, UploadError):
             raise MatrixError("upload", response)
@@ -325,6 +352,7 @@ class MatrixClient:
                                                  initial_state=[encryption])
         if isinstance(response, RoomCreateError):
             raise MatrixError("create DM", response)
+        self._awaiting_invitee[response.room_id] = user_id
         return response.room_id
 
     async def close(self) -> None:

@@ -25,6 +25,8 @@ from bot import undecryptable
 from bot.capture import MeteoSummary, attendance, meteo_summary
 from bot.config import Config
 from bot.dates import When, format_day_fr, format_hours_fr, format_when_fr
+from bot.minutes_charts import MAX_SEANCES, SeancePoint
+from bot.minutes_rich import RichText, parse_formatted
 from bot.minutes_view import (
     ActionGroup,
     ActionLine,
@@ -224,6 +226,11 @@ class Captured:
         return sorted(found, key=_chronological)
 
 
+def rich_text(item: Item) -> RichText:
+    """The item's text with its author's formatting, when the message had some."""
+    return parse_formatted(item.formatted) if item.formatted else ()
+
+
 class EntryMaker:
     """Turns items into `Entry`s, their replies nested (flattened below MAX_DEPTH)."""
 
@@ -233,7 +240,8 @@ class EntryMaker:
 
     def entry(self, item: Item, depth: int = 0, author: bool = True, replies: bool = True) -> Entry:
         children = self.children(item, depth + 1) if replies else ()
-        return Entry(item.text, self.people.name(item.sender) if author else "", item.url, children)
+        return Entry(item.text, self.people.name(item.sender) if author else "", item.url, children,
+                     rich_text(item))
 
     def children(self, item: Item, depth: int) -> tuple[Entry, ...]:
         if depth >= MAX_DEPTH:
@@ -241,7 +249,7 @@ class EntryMaker:
         return tuple(self.entry(reply, depth) for reply in self.captured.replies.get(item.event_id, []))
 
     def entry_flat(self, item: Item) -> Entry:
-        return Entry(item.text, self.people.name(item.sender), item.url)
+        return Entry(item.text, self.people.name(item.sender), item.url, rich=rich_text(item))
 
     def entries(self, items: Iterable[Item], author: bool = True, replies: bool = True) -> tuple[Entry, ...]:
         return tuple(self.entry(item, author=author, replies=replies) for item in items)
@@ -548,8 +556,54 @@ def build_view(session: Session, seance: Seance, config: Config, room_state: Roo
                        "ou réagissez ✅ à l'annonce.") if upcoming else "",
         unreadable_note=undecryptable.unreadable_note(
             undecryptable.count_between(session, seance.room_id, seance.opened_at, seance.closed_at)),
+        history=() if draft else seance_history(session, seance, config, room_state, tz),
     )
 
+
+# --- the room's history (charts) ---------------------------------------------------------------
+
+
+def is_cite(structure: str) -> bool:
+    """"CE Soissons", "Cité éducative de Soissons": a cité éducative, not another structure."""
+    structure = " ".join(structure.split())
+    return bool(_CE_SHORT_RE.match(structure) or _CE_LONG_RE.match(structure))
+
+
+def cites_of(people: People, user_ids: Iterable[str]) -> set[str]:
+    """The cités éducatives these people work for (by their profile's structure)."""
+    return {normalize(local_news_title(s)) for s in (people.structure(u) for u in user_ids) if is_cite(s)}
+
+
+def seance_point(session: Session, seance: Seance, config: Config, room_state: RoomState | None,
+                 tz: ZoneInfo, current: bool = False) -> SeancePoint:
+    """What the charts show of one séance: moods, attendance, cités represented."""
+    present, excused, facilitators = attendance(session, seance, config, room_state)
+    moods: dict[int, int] = defaultdict(int)
+    for mood in session.exec(select(Item.mood).where(Item.seance_id == seance.id,
+                                                     Item.kind == ItemKind.METEO)):
+        if mood in MOOD_EMOJIS:
+            moods[mood] += 1
+    everyone = [*present, *facilitators]
+    people = People.load(session, everyone, room_state)
+    return SeancePoint(seance.number, seance.opened_at.astimezone(tz).strftime("%d/%m/%Y"), dict(moods),
+                       len(everyone), len(excused), len(cites_of(people, everyone)), current)
+
+
+def seances_between(session: Session, room_id: str, start: datetime, end: datetime) -> list[Seance]:
+    """The room's closed séances opened in [start, end), in order."""
+    return list(session.exec(select(Seance).where(
+        Seance.room_id == room_id, Seance.status == SeanceStatus.CLOSED,
+        col(Seance.opened_at) >= start, col(Seance.opened_at) < end).order_by(col(Seance.number))).all())
+
+
+def seance_history(session: Session, seance: Seance, config: Config, room_state: RoomState | None,
+                   tz: ZoneInfo) -> tuple[SeancePoint, ...]:
+    """The latest closed séances of the room up to ``seance`` (included, highlighted)."""
+    earlier = session.exec(select(Seance).where(
+        Seance.room_id == seance.room_id, Seance.status == SeanceStatus.CLOSED,
+        Seance.number < seance.number).order_by(col(Seance.number).desc()).limit(MAX_SEANCES - 1)).all()
+    return tuple(seance_point(session, s, config, room_state, tz, s.id == seance.id)
+                 for s in [*reversed(earlier), seance])
 
 
 # --- finding a séance ---------------------------------------------------------------------------------

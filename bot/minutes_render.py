@@ -11,12 +11,15 @@ User text is escaped in every format:
   neither format nor link nor inject HTML, in the `.md` file nor in the HTML
   made from it for the room (`markdown_to_room_html`, sanitised by nh3 anyway);
 - DOCX: plain runs (python-docx escapes XML), links only to http/https.
+A participant's own formatting (`Entry.rich`, bot.minutes_rich) becomes Markdown
+emphasis, sanitised HTML tags and styled DOCX runs; nothing else of it survives.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import docx
@@ -25,9 +28,11 @@ from docx.opc.constants import RELATIONSHIP_TYPE
 from docx.opc.coreprops import CoreProperties
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import RGBColor
+from docx.shared import Cm, RGBColor
 from docx.text.paragraph import Paragraph
 
+from bot.minutes_charts import MIN_SEANCES, Chart, history_charts
+from bot.minutes_rich import Line, Span
 from bot.minutes_view import Entry, MinutesView, Person, Section
 from bot.templating import template_env
 from bot.text import clean_text, safe_url, text_lines
@@ -63,9 +68,6 @@ LABEL_POINTS = f"Points notables{NBSP}:"
 LABEL_DISCUSSION = f"Échanges et partage entre les participant·e·s{NBSP}:"
 DRAFT_TEXT = "Projet — document provisoire"
 
-# Tags and attributes that Element renders in a formatted_body.
-# fmt: off
-
 
 # --- text renderers -------------------------------------------------------------------
 
@@ -80,18 +82,47 @@ def render_html(view: MinutesView, env: jinja2.Environment | None = None) -> str
     return (env or template_env()).get_template(HTML_TEMPLATE).render(view=view)
 
 
+def with_charts(view: MinutesView) -> MinutesView:
+    """The view with its charts drawn, from the second séance of its history on.
+
+    Blocking (matplotlib): call it from the worker thread, like the DOCX and PDF renderers.
+    """
+    if len(view.history) < MIN_SEANCES:
+        return view
+    meteo, participation = history_charts(view.history)
+    return replace(view, meteo_chart=meteo, participation_chart=participation)
+
+
 # --- DOCX ---------------------------------------------------------------------------
 
 _HYPERLINK_COLOR = "1F4E79"
 _LIST_STYLES = ("List Bullet", "List Bullet 2", "List Bullet 3")
+_CONTINUE_STYLES = ("List Continue", "List Continue 2", "List Continue 3")
 
 
 class _Strong(str):
     """Text of a paragraph to set in bold."""
 
 
-# A paragraph's content: text (bold if _Strong), or (text, url) for a link.
+class _Styled(str):
+    """Text of a participant's formatted message: bold, italic and/or code."""
+
+    bold = italic = code = False
+
+    @classmethod
+    def of(cls, span: Span) -> _Styled:
+        styled = cls(span.text)
+        styled.bold, styled.italic, styled.code = span.bold, span.italic, span.code
+        return styled
+
+
+class _Break(str):
+    """A line break inside a paragraph."""
+
+
+# A paragraph's content: text (bold if _Strong, styled if _Styled), or (text, url) for a link.
 Run = str | tuple[str, str]
+_CODE_FONT = "Consolas"
 
 
 class _DocxWriter:
@@ -133,6 +164,13 @@ class _DocxWriter:
         for run in runs:
             if isinstance(run, tuple):
                 self._link(paragraph, *run)
+            elif isinstance(run, _Break):
+                paragraph.add_run().add_break()
+            elif isinstance(run, _Styled):
+                added = paragraph.add_run(clean_text(run))
+                added.bold, added.italic = run.bold or None, run.italic or None
+                if run.code:
+                    added.font.name = _CODE_FONT
             elif run:
                 paragraph.add_run(clean_text(run)).bold = isinstance(run, _Strong) or None
 
@@ -152,6 +190,18 @@ class _DocxWriter:
         hyperlink.append(run._r)  # move the run into the hyperlink
         paragraph._p.append(hyperlink)
 
+    def picture(self, chart: Chart) -> None:
+        """The chart across the text width, its description set, then its text alternative."""
+        run = self._add_paragraph(None).add_run()
+        shape = run.add_picture(io.BytesIO(chart.png), width=Cm(16))
+        shape._inline.docPr.set("descr", clean_text(chart.alt))
+        shape._inline.docPr.set("title", clean_text(chart.title))
+        caption = self._add_paragraph("Caption" if "Caption" in self._styles() else None)
+        self._fill(caption, [chart.alt])
+
+    def _styles(self) -> set[str]:
+        return {style.name for style in self.doc.styles}
+
     def save(self) -> bytes:
         buffer = io.BytesIO()
         self.doc.save(buffer)
@@ -167,17 +217,40 @@ def _person_runs(person: Person, note_label: str = "") -> list[Run]:
     return runs
 
 
-def _entry_runs(entry: Entry) -> list[Run]:
+def _span_runs(line: Line) -> list[Run]:
+    return [(span.text, span.url) if span.url else _Styled.of(span) for span in line.spans]
+
+
+def _entry_runs(entry: Entry, text: list[Run] | None = None) -> list[Run]:
     runs: list[Run] = [f"{entry.author}{NBSP}: "] if entry.author else []
-    runs.append(entry.text)
+    runs += text if text is not None else [entry.text]
     if entry.url:
         runs += [" — ", (entry.url, entry.url)]
     return runs
 
 
+def _docx_rich_entry(w: _DocxWriter, entry: Entry, level: int) -> None:
+    """A formatted message: its first lines in the bullet, its list items nested under it,
+    a line after a list in a paragraph of its own."""
+    lines = list(entry.rich)
+    first: list[Run] = []
+    while lines and not lines[0].marker:
+        first += ([_Break()] if first else []) + _span_runs(lines.pop(0))
+    w.bullet(_entry_runs(entry, first), level)
+    for line in lines:
+        if line.marker:
+            marker = [] if line.marker == "-" else [f"{line.marker} "]
+            w.bullet(marker + _span_runs(line), level + 1 + line.level)
+        else:
+            w.paragraph(_span_runs(line), _CONTINUE_STYLES[min(level, len(_CONTINUE_STYLES) - 1)])
+
+
 def _docx_entries(w: _DocxWriter, entries: tuple[Entry, ...], level: int = 0) -> None:
     for entry in entries:
-        w.bullet(_entry_runs(entry), level)
+        if entry.rich:
+            _docx_rich_entry(w, entry, level)
+        else:
+            w.bullet(_entry_runs(entry), level)
         _docx_entries(w, entry.children, level + 1)
 
 
@@ -241,6 +314,8 @@ def _docx_people(key: str, note_label: str = "") -> Callable[[_DocxWriter, Minut
     def write(w: _DocxWriter, view: MinutesView) -> None:
         w.heading(HEADINGS[key], 1)
         _docx_persons(w, getattr(view, key), note_label)
+        if key == "present" and view.participation_chart is not None:
+            w.picture(view.participation_chart)
 
     return write
 
@@ -258,6 +333,8 @@ def _docx_meteo(w: _DocxWriter, view: MinutesView) -> None:
     w.heading(HEADINGS["meteo"], 1)
     if view.meteo.synthesis:
         w.paragraph([view.meteo.synthesis])
+    if view.meteo_chart is not None:
+        w.picture(view.meteo_chart)
     for answer in view.meteo.answers:
         text = f" — {answer.text}" if answer.text else ""
         w.bullet([f"{answer.person}{NBSP}: {answer.mood}{text}"])

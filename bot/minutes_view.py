@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.minutes_charts import Chart, SeancePoint
+from bot.minutes_rich import RichText
+
 
 @dataclass(frozen=True)
 class Header:
@@ -62,13 +65,16 @@ class Meteo:
 class Entry:
     """One item: a news item, a notable point, a captured message, a question…
 
-    `children` are the replies or the thread under it.
+    `children` are the replies or the thread under it. `rich` is the same text with
+    its author's formatting (bold, links, lists…), when the message had some: the
+    renderers then show `rich` instead of `text`.
     """
 
     text: str
     author: str = ""
     url: str = ""
     children: tuple[Entry, ...] = ()
+    rich: RichText = ()
 
 
 @dataclass(frozen=True)
@@ -146,3 +152,9 @@ class MinutesView:
     calendar_url: str = ""
     register_text: str = ""
     unreadable_note: str = ""   # encrypted messages of the séance the bot never could decrypt
+    # The room's séances up to this one (charts' data, filled by the builder for the
+    # final minutes), and the charts drawn from it (by bot.minutes_render.with_charts;
+    # none before the second séance): shown in the Météo and Présent·e·s sections.
+    history: tuple[SeancePoint, ...] = ()
+    meteo_chart: Chart | None = None
+    participation_chart: Chart | None = None

@@ -302,6 +302,9 @@ class Item(SQLModel, table=True):
     event_id: str = Field(unique=True)          # the message that created it
     sender: str
     text: str = Field(default="")
+    # Element's formatted_body (org.matrix.custom.html) of a plain message, "" without one;
+    # read by bot.minutes_rich, which keeps only safe formatting.
+    formatted: str = Field(default="")
     title: str = Field(default="")              # partage title
     url: str = Field(default="")                # partage / ressource link
     mood: Optional[int] = Field(default=None)   # météo 1..5
@@ -355,6 +358,24 @@ class Publication(SQLModel, table=True):
     markdown: str
     html: str
     docx: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # None for versions published before PDF existed: the archive renders those from `html`.
+    pdf: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class SetAsideEvent(SQLModel, table=True):
+    """An event whose handling failed the same way several times in a row (a bug, not an
+    outage), set aside so it cannot block the events after it. Kept with its text to be
+    reported (log, and the séance summary when it was said during a séance), never
+    silently dropped."""
+
+    __tablename__ = "set_aside_event"
+    event_id: str = Field(primary_key=True)
+    room_id: str = Field(index=True)
+    seance_id: Optional[int] = Field(default=None, index=True)
+    sender: str
+    body: str = Field(default="")
+    error: str = Field(default="")
+    set_aside_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 # --- network (issue #12: actions follow-up, date polls, fiches) ----------------------

@@ -34,7 +34,7 @@ from bot.context import Context
 from bot.db import Database
 from bot.models import ReminderSent, Rencontre, RencontreStatus, Room
 from bot.people import load_profile, person_name
-from bot.services import ServiceHost, service
+from bot.services import ServiceHost, service, wait_event
 from bot.templating import render
 from bot.text import excerpt, normalize
 
@@ -323,9 +323,7 @@ class ReminderService:
             log.exception("rebuilding the reminders failed; retrying at the next change")
 
     async def _wait(self, changes: asyncio.Event, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(changes.wait(), timeout)
-        except TimeoutError:
+        if not await wait_event(changes, timeout):
             return
         await asyncio.sleep(DEBOUNCE_SECONDS)
         changes.clear()

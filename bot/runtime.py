@@ -21,13 +21,13 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import outbox, rooms, undecryptable
 from bot.config import Config
-from bot.core import Core
+from bot.core import Core, EventRetry
 from bot.db import Database
 from bot.events import parse_event
 from bot.matrix import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
 from bot.models import Outbox, utcnow
 from bot.roomstate import RoomState
-from bot.services import SERVICES
+from bot.services import SERVICES, wait_event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,9 +36,11 @@ ENCRYPTED = "m.room.encrypted"
 OUTBOX_POLL_SECONDS = 30
 SYNC_ERROR_BACKOFF = (1, 2, 5, 10, 30)
 SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
+STOP_TIMEOUT_SECONDS = 10   # tasks not stopped by then are abandoned: stopping never hangs
 SENT, REFUSED, RETRY = "sent", "refused", "retry"
-# Worth retrying the whole batch for: the homeserver or the database going away.
-TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError, DBAPIError)
+# Worth retrying the whole batch for: the homeserver or the database going away, or an
+# event whose handling failed but is not yet deemed deterministic (``bot.core``).
+TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError, DBAPIError, EventRetry)
 
 
 def inviter_allowed(inviter: str | None, patterns: tuple[str, ...]) -> bool:
@@ -131,7 +133,11 @@ class Runtime:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: a task that ignores its cancellation must not keep the bot running.
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
+            if stuck:
+                log.error("still running %ss after the stop, abandoned: %s", STOP_TIMEOUT_SECONDS,
+                          ", ".join(sorted(task.get_name() for task in stuck)))
             await self.close()
 
     async def close(self) -> None:
@@ -242,12 +248,14 @@ class Runtime:
         """The events to handle: never history from before the bot joined; gaps back-filled."""
         join = own_join_index(batch.timeline, self.matrix.user_id)
         known = await self.in_worker(rooms.is_known, self.db, batch.room_id)
+        if not known and (first_start or join is None):
+            # Joined before this database existed (a fresh database on an account already
+            # in rooms): that history is not ours to capture, even after our join.
+            await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            return []
         if join is not None:
             await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
             return batch.timeline[join + 1:]
-        if first_start or not known:
-            await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
-            return []  # joined before we kept any state: that history is not ours to capture
         if batch.limited and since and batch.prev_batch:
             gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
             log.info("back-filled %d events in %s after a limited sync", len(gap), batch.room_id)
@@ -260,16 +268,23 @@ class Runtime:
     async def outbox_loop(self) -> None:
         delay, failures = OUTBOX_POLL_SECONDS, 0
         while True:
-            try:
-                await asyncio.wait_for(self.outbox_wakeup.wait(), delay)
-            except TimeoutError:
-                pass
+            await wait_event(self.outbox_wakeup, delay)
             self.outbox_wakeup.clear()
-            if await self.drain_outbox():
+            if await self._drain_safely():
                 delay, failures = OUTBOX_POLL_SECONDS, 0
             else:
                 delay = SEND_RETRY_BACKOFF[min(failures, len(SEND_RETRY_BACKOFF) - 1)]
                 failures += 1
+
+    async def _drain_safely(self) -> bool:
+        """``drain_outbox``, a database error counting as a transient failure: the bot keeps
+        running. A message sent but not yet marked sent is sent again later with the same
+        transaction id, which the homeserver deduplicates: still answered exactly once."""
+        try:
+            return await self.drain_outbox()
+        except DBAPIError as error:
+            log.warning("outbox: database error, will retry: %s", error)
+            return False
 
     async def drain_outbox(self) -> bool:
         """Send pending rows in order; False if a transient failure (server error, outage)

@@ -9,7 +9,6 @@ meantime is left alone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -17,15 +16,23 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.capture import KIND_LABELS, attendance, kind_label, next_seance_number, seance_items
+from bot.capture import (
+    KIND_LABELS,
+    attendance,
+    kind_label,
+    next_seance_number,
+    open_seance,
+    seance_items,
+)
 from bot.config import Config
 from bot.context import Context
 from bot.dates import When, format_date_fr, occurrences
+from bot.events import PollResponse, Reaction, Record, Redaction
 from bot.db import Database
-from bot.models import Rencontre, RencontreStatus, Seance, SeanceStatus
+from bot.models import Rencontre, RencontreStatus, Seance, SeanceStatus, SetAsideEvent
 from bot.people import load_profile, person_name
 from bot.rencontres import cancelled_starts, ends_at, recurrence_of, when_of
-from bot.services import ServiceHost, service
+from bot.services import ServiceHost, service, wait_event
 from bot.signals import seance_closed
 from bot.templating import render
 from bot.undecryptable import count_between, unreadable_note
@@ -35,6 +42,7 @@ log = logging.getLogger(__name__)
 AD_HOC_HOURS = 12           # an ad-hoc séance closes itself this long after opening
 CHECK_SECONDS = 60
 AUTOCLOSE_JOB = "autoclose"
+SET_ASIDE_EXCERPT = 200     # characters of a set-aside message quoted in the summary
 
 # send(ctx, seance): a séance was just closed (by hand or by itself), in the same
 # transaction; the minutes module may post its draft from there.
@@ -91,7 +99,8 @@ def close(ctx: Context, seance: Seance, *, automatic: bool = False) -> None:
                      title=seance.title, automatic=automatic, counts=_counts(ctx.session, seance),
                      people=_participants(ctx, seance), prefix=ctx.config.bot.command_prefix,
                      unreadable=unreadable_note(count_between(ctx.session, seance.room_id,
-                                                              seance.opened_at, seance.closed_at)))
+                                                              seance.opened_at, seance.closed_at)),
+                     set_aside=_set_aside_lines(ctx, seance))
     if automatic:
         ctx.send(summary)
     else:
@@ -103,6 +112,39 @@ def _counts(session: Session, seance: Seance) -> list[str]:
     """ "3 météos", "1 action"… in the order of the minutes."""
     kinds = [item.kind for item in seance_items(session, seance)]
     return [f"{kinds.count(k)} {kind_label(k, kinds.count(k))}" for k in KIND_LABELS if k in kinds]
+
+
+def set_aside(ctx: Context, record: Record, error: str) -> None:
+    """Record an event set aside after failing repeatedly (see ``bot.core``), tied to the
+    room's open séance if any, so the séance summary reports it."""
+    seance = open_seance(ctx.session, ctx.room_id)
+    ctx.session.merge(SetAsideEvent(
+        event_id=record.event_id, room_id=ctx.room_id, seance_id=seance.id if seance else None,
+        sender=record.sender, body=_description(record), error=error[:500],
+        set_aside_at=ctx.now))
+
+
+def _description(record) -> str:
+    """What was said (a message, an edit's new text) or done (a reaction, a redaction)."""
+    if isinstance(record, Reaction):
+        return f"réaction {record.key}"
+    if isinstance(record, Redaction):
+        return "retrait d'un message"
+    if isinstance(record, PollResponse):
+        return "vote dans un sondage"
+    return record.body
+
+
+def _set_aside_lines(ctx: Context, seance: Seance) -> list[str]:
+    """ "Anabela De Castro : « … »" for each message of the séance that was set aside."""
+    query = (select(SetAsideEvent).where(SetAsideEvent.seance_id == seance.id)
+             .order_by(col(SetAsideEvent.set_aside_at)))
+    lines = []
+    for row in ctx.session.exec(query):
+        name = person_name(load_profile(ctx.session, row.sender), ctx.room.display_name(row.sender))
+        text = row.body if len(row.body) <= SET_ASIDE_EXCERPT else row.body[:SET_ASIDE_EXCERPT] + "…"
+        lines.append(f"{name} : « {text} »")
+    return lines
 
 
 def _participants(ctx: Context, seance: Seance) -> list[str]:
@@ -152,15 +194,16 @@ async def autoclose(host: ServiceHost) -> None:
     await changes.wait()
     while True:
         changes.clear()
-        for room_id, seance_id in await host.in_worker(due_for_closing, host.db, host.config,
-                                                        host.clock()):
+        try:
+            due = await host.in_worker(due_for_closing, host.db, host.config, host.clock())
+        except Exception as error:  # the database away: the bot goes on, retried next check
+            log.warning("checking séances to auto-close failed, retrying later: %s", error)
+            due = []
+        for room_id, seance_id in due:
             try:
                 await host.run_job(room_id, f"{AUTOCLOSE_JOB}:{seance_id}",
                                    partial(close_by_itself, seance_id))
             except Exception:  # one bad séance must not stop the bot: retried next check
                 log.exception("auto-closing séance %s failed", seance_id)
-        try:
-            await asyncio.wait_for(changes.wait(), CHECK_SECONDS)
-        except TimeoutError:
-            pass
+        await wait_event(changes, CHECK_SECONDS)
 

@@ -34,6 +34,21 @@ Service = Callable[[ServiceHost], Awaitable[None]]
 SERVICES: list[Service] = []
 
 
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set (True) or ``timeout`` seconds pass (False).
+
+    Every service loop waits with this, never with ``asyncio.wait_for(event.wait())``:
+    on Python 3.11 that one returns normally when a cancellation arrives in the same loop
+    turn as the event (CPython gh-86296, fixed in 3.12), so a stop request could be swallowed and the loop
+    run on. ``asyncio.timeout`` counts cancellations and always lets ours through."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+        return True
+    except TimeoutError:
+        return False
+
+
 def service(run: Service) -> Service:
     if run not in SERVICES:
         SERVICES.append(run)

@@ -13,6 +13,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.minutes_rich import rich_html, rich_markdown
 from bot.text import br, link, md, md_line, md_link
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -30,7 +31,8 @@ def template_env(templates_dir: Path | None = None) -> ImmutableSandboxedEnviron
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(md=md, md_line=md_line, md_link=md_link, br=br, link=link)
+    env.filters.update(md=md, md_line=md_line, md_link=md_link, br=br, link=link,
+                       md_rich=rich_markdown, html_rich=rich_html)
     return env
 
 

@@ -8,6 +8,7 @@ from commands import items, seance  # noqa: F401
 from commands import rencontres  # noqa: F401
 from commands import calendrier  # noqa: F401
 from commands import cr  # noqa: F401
+from commands import bilan  # noqa: F401
 from commands import salon  # noqa: F401
 from commands import actions  # noqa: F401
 from commands import sondage  # noqa: F401

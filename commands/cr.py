@@ -2,8 +2,9 @@
 
 ``!cr [n]`` replies with the draft, which closing a séance also posts (signal
 ``seance_closed``); ``!cr publier [n]`` posts the final minutes as a
-formatted message with the ``.md``, ``.html`` and ``.docx`` files (``[minutes]
-formats``) and stores them as a new `Publication` version (the web archive serves
+formatted message with the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files (``[minutes]
+formats``) and, from the room's second séance, the charts of the météo and of
+participation as images and stores them as a new `Publication` version (the web archive serves
 them). Re-publishing after corrections makes version 2, 3… and the minutes say so.
 Minutes longer than a comfortable message are posted as a summary (header, sections
 and their size); the full text is in the files.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 
 from bot.capture import open_seance
-from bot.context import Context
+from bot.context import Context, Outgoing
 from bot.dates import format_day_fr
 from bot.export import MEDIA_TYPES, file_name, minutes_env, render_documents
 from bot.minutes import (
@@ -27,6 +28,7 @@ from bot.minutes import (
     seance_of_rencontre,
 )
 from bot.minutes_render import HEADINGS, render_markdown
+from bot.minutes_charts import Chart
 from bot.minutes_view import Entry, MinutesView
 from bot.models import CalendarFeed, Publication, Rencontre, Seance, SeanceStatus
 from bot.signals import seance_closed
@@ -199,6 +201,18 @@ def draft_on_close(ctx: Context, seance: Seance) -> None:
     post_draft(ctx, seance, reply=False)
 
 
+def post_chart(ctx: Context, chart: Chart, filename: str) -> None:
+    """A chart as an ``m.image``, uploaded by the outbox like the files; its ``body``
+    is the text alternative (Element shows it as the caption)."""
+    content = {"msgtype": "m.image", "body": chart.alt, "filename": filename,
+               "info": {"mimetype": "image/png", "w": chart.width, "h": chart.height,
+                        "size": len(chart.png)}}
+    ctx.outgoing.append(Outgoing(ctx.room_id, "m.room.message", content, file_data=chart.png))
+
+
+CHART_STEMS = ("meteo", "participation")
+
+
 def _confirmation(ctx: Context, seance: Seance, version: Version, formats: tuple[str, ...]) -> str:
     text = f"✅ Compte rendu n°{seance.number} publié"
     if version.number > 1:
@@ -210,7 +224,7 @@ def _confirmation(ctx: Context, seance: Seance, version: Version, formats: tuple
 
 
 @subcommand("cr", "publier", aliases=("publish",), usage=USAGE_PUBLISH, facilitator=True,
-            help="publier le compte rendu : message mis en forme et fichiers .md, .html, .docx "
+            help="publier le compte rendu : message mis en forme et fichiers .md, .html, .docx, .pdf "
                  "(après des corrections : nouvelle version)")
 def cr_publier(ctx: Context, args: str) -> None:
     seance = _seance(ctx, args, USAGE_PUBLISH)
@@ -223,14 +237,16 @@ def cr_publier(ctx: Context, args: str) -> None:
                          f"`{prefix}seance clore` (aperçu : `{prefix}cr`).", USAGE_PUBLISH)
     version = next_version(ctx.session, seance, ctx.now)
     view = build_view(ctx.session, seance, ctx.config, ctx.room, ctx.now, draft=False, version=version)
-    documents = render_documents(view, minutes_env(ctx.config))
+    formats = ctx.config.minutes.formats
+    documents = render_documents(view, minutes_env(ctx.config), pdf="pdf" in formats)
     ctx.session.add(Publication(seance_id=seance.id, version=version.number, published_at=ctx.now,
                                 published_by=ctx.sender, markdown=documents.markdown, html=documents.html,
-                                docx=documents.docx))
+                                docx=documents.docx, pdf=documents.pdf))
     ctx.session.flush()
-    formats = ctx.config.minutes.formats
     long = len(documents.markdown) > LONG_MARKDOWN
     ctx.send(summary_markdown(view, documents.markdown, _files_text(formats)) if long else documents.markdown)
     for fmt in formats:
         ctx.upload(file_name(seance.number, fmt, version.number), documents.data(fmt), MEDIA_TYPES[fmt])
+    for stem, chart in zip(CHART_STEMS, documents.charts, strict=False):  # from the 2nd séance
+        post_chart(ctx, chart, f"{stem}-cr{seance.number}.png")
     ctx.reply(_confirmation(ctx, seance, version, formats))

@@ -22,7 +22,8 @@ BOT_PASSWORD = "bot-password-for-tests"
 
 
 def write_config(directory: Path, homeserver: str, *, timeline_limit: int = 50,
-                 extra: str = "", bot_localpart: str = BOT_LOCALPART) -> Path:
+                 extra: str = "", bot_localpart: str = BOT_LOCALPART,
+                 database_url: str = "sqlite:///maillage.db") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if "[http]" not in extra:  # each bot its own feed server port: tests run bots side by side
         port = free_port()
@@ -41,7 +42,7 @@ sync_timeline_limit = {timeline_limit}
 allowed_inviters = ["@maita*:localhost", "@anabela*:localhost", "@quentin*:localhost", "@admin*:localhost"]
 
 [database]
-url = "sqlite:///maillage.db"
+url = "{database_url}"
 {extra}
 """, encoding="utf-8")
     return config
@@ -140,13 +141,16 @@ async def ask(user: MatrixUser, room: str, text: str, bot_id: str = BOT) -> str:
 
 async def start_world(synapse, directory: Path, facilitator: tuple[str, str],
                       members: list[tuple[str, str]], *, extra: str = "",
-                      ready_log: str = "logged in as", bot_localpart: str = BOT_LOCALPART):
+                      ready_log: str = "logged in as", bot_localpart: str = BOT_LOCALPART,
+                      database_url: str = "sqlite:///maillage.db",
+                      member_type: type[MatrixUser] = MatrixUser):
     """The usual e2e set-up: the bot running, a facilitator's new v11 room with the bot
     and the members joined, the bot's welcome received. Returns (bot, room, users)."""
     bot_id = await ensure_bot_account(synapse, bot_localpart)
     lead = await MatrixUser.create(synapse, *facilitator)
-    others = [await MatrixUser.create(synapse, *member) for member in members]
-    bot = BotProcess(write_config(directory, synapse.base_url, extra=extra, bot_localpart=bot_localpart))
+    others = [await member_type.create(synapse, *member) for member in members]
+    bot = BotProcess(write_config(directory, synapse.base_url, extra=extra, bot_localpart=bot_localpart,
+                                  database_url=database_url))
     bot.start()
     bot.wait_log(ready_log)
     room = await lead.create_room(version="11", invite=[bot_id] + [u.user_id for u in others])

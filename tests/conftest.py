@@ -52,6 +52,20 @@ def room():
 
 
 @pytest.fixture
+def database(config):
+    """A real temporary database holding the séances of the reference minutes n°3 (6 April
+    2022) and n°4 (11 May 2022)."""
+    from tests.test_minutes_build import cr4_database
+
+    database = Database(config.database.url)
+    database.upgrade()
+    with database.session() as session:
+        cr4_database(session)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def make_ctx(config, db, room):
     """A recording Context over the real temporary database; commit with ``ctx.session``."""
     sessions = []

@@ -190,9 +190,11 @@ class JsUser:
 
     async def create_room(self, *, invite: list[str] = (), encrypted: bool = True,
                           name: str = "Réseau CPO", version: str | None = None,
-                          preset: str | None = None) -> str:
-        """A private room as Element creates it (encrypted unless told otherwise)."""
-        args: dict[str, Any] = {"name": name, "invite": list(invite), "encrypted": encrypted}
+                          preset: str | None = None, is_direct: bool = False) -> str:
+        """A private room as Element creates it (encrypted unless told otherwise);
+        ``is_direct`` with preset ``trusted_private_chat``: a direct chat."""
+        args: dict[str, Any] = {"name": name, "invite": list(invite), "encrypted": encrypted,
+                                "isDirect": is_direct}
         if version:
             args["version"] = version
         if preset:

@@ -4,7 +4,9 @@
 locale C) into ``workdir/data``, starts ``postgres`` on a free 127.0.0.1
 port with its unix socket inside ``workdir``, waits until it accepts
 connections and creates the database ``maillage``.  ``stop()`` shuts it
-down (fast mode).
+down (fast mode); ``start_again()`` brings a stopped server back (same port,
+same data) and ``restart()`` does both; ``create_database(name)`` adds a
+database and returns its URL.
 
 initdb and postgres refuse to run as root, so when the tests run as root
 the binaries run as the ``postgres`` system user (``runuser -u postgres``),
@@ -163,6 +165,12 @@ class PostgresServer:
             "--no-sync",
         )
         self.port = _free_port()
+        self.start_again()
+        self._create_database()
+        self.url = self.url_of(_DATABASE)
+
+    def start_again(self) -> None:
+        """Start the existing cluster (after ``stop()``) on ``self.port``; wait until it answers."""
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -181,8 +189,21 @@ class PostgresServer:
             "start",
         )
         self._wait_ready()
-        self._create_database()
-        self.url = f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{_DATABASE}"
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create another database on this server; returns its SQLAlchemy URL."""
+        self._create_database(name)
+        return self.url_of(name)
+
+    def restart(self, down_seconds: float = 0) -> None:
+        """Stop (fast: open connections are cut, as in a real restart), stay down
+        ``down_seconds``, start again on the same port with the same data."""
+        self.stop()
+        time.sleep(down_seconds)
+        self.start_again()
 
     def _wait_ready(self, timeout: float = 30) -> None:
         """pg_ctl -w already waits; double-check the TCP port answers."""
@@ -196,13 +217,13 @@ class PostgresServer:
                     raise RuntimeError(f"PostgreSQL not ready{self._log_tail()}")
                 time.sleep(0.1)
 
-    def _create_database(self) -> None:
-        """Create the 'maillage' database over TCP with psycopg."""
+    def _create_database(self, name: str = _DATABASE) -> None:
+        """Create a database (default 'maillage') over TCP with psycopg."""
         import psycopg  # a project dependency; imported lazily
 
         dsn = f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres"
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{_DATABASE}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:
         """Shut the server down (fast mode); harmless if not running."""

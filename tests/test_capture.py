@@ -527,3 +527,39 @@ def test_action_owner_from_an_element_pill(room):
     unmentioned = capture.parse_action(room, "Anabela De Castro envoie la plaquette",
                                        ZoneInfo("Europe/Paris"), NOW)
     assert unmentioned.owner == ""
+
+
+# --- the participants' formatting (bot.minutes_rich reads it) -------------------------------------
+
+def _formatted_message(event_id: str, body: str, html: str, fmt: str = "org.matrix.custom.html") -> dict:
+    return {"type": "m.room.message", "event_id": event_id, "sender": MEMBER, "origin_server_ts": 1,
+            "content": {"msgtype": "m.text", "body": body, "format": fmt, "formatted_body": html}}
+
+
+def _formatted_edit(event_id: str, target: str, body: str, html: str) -> dict:
+    new_content = {"msgtype": "m.text", "body": body, "format": "org.matrix.custom.html",
+                   "formatted_body": html}
+    return {"type": "m.room.message", "event_id": event_id, "sender": MEMBER, "origin_server_ts": 2_000,
+            "content": {"msgtype": "m.text", "body": f"* {body}", "m.new_content": new_content,
+                        "m.relates_to": {"rel_type": "m.replace", "event_id": target}}}
+
+
+def test_formatted_body_is_kept_beside_the_plain_text_and_follows_edits(seance):
+    seance.open()
+    html = "<strong>Important</strong> : voir <a href='https://exemple.fr'>le guide</a>"
+    seance.core.handle(parse_event(_formatted_message("$fmt", "**Important** : voir le guide", html), ROOM),
+                       seance.room)
+    seance.core.handle(parse_event(_formatted_message("$other", "x", "<b>x</b>", fmt="text/markdown"), ROOM),
+                       seance.room)
+    plain = seance.say("Sans mise en forme")
+    assert (seance.item("$fmt").text, seance.item("$fmt").formatted) == ("**Important** : voir le guide", html)
+    assert seance.item("$other").formatted == "" and seance.item(plain).formatted == ""
+    # An edit brings its own HTML; one typed without formatting leaves none (no stale HTML).
+    seance.core.handle(parse_event(_formatted_edit("$e1", "$fmt", "*Important* : voir", "<em>Important</em> : voir"),
+                                   ROOM), seance.room)
+    assert (seance.item("$fmt").text, seance.item("$fmt").formatted) == ("*Important* : voir",
+                                                                         "<em>Important</em> : voir")
+    last = seance.edit("$fmt", "Important : voir le guide (corrigé)")
+    assert seance.item("$fmt").formatted == ""
+    seance.redact(last)  # back to the previous version, with its HTML
+    assert seance.item("$fmt").formatted == "<em>Important</em> : voir"

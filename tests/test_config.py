@@ -63,7 +63,7 @@ def test_example_file_loads_once_placeholders_are_replaced(tmp_path):
     (minimal(http={"port": 70000}), r"http\.port must be between"),
     (minimal(database={"url": "mysql://x"}), r"database\.url must be"),
     (minimal(email={"from": "a@b.fr"}), r"email\.host is required"),
-    (minimal(minutes={"formats": ["pdf"]}), r"minutes\.formats: 'pdf'"),
+    (minimal(minutes={"formats": ["odt"]}), r"minutes\.formats: 'odt' is not one of md, html, docx, pdf"),
     ({**minimal(), "extra": {}}, r"\[extra\] is not a known table"),
 ])
 def test_errors_name_the_key(raw, message):

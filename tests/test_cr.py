@@ -24,6 +24,7 @@ from commands.registry import (
     parse_invocation,
 )
 from tests.conftest import make_config
+from tests.pdfcheck import pdf_text
 from tests.test_minutes_build import (
     FEED_TOKEN,
     ROOM,
@@ -40,14 +41,6 @@ ANABELA = "@anabela:localhost"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-@pytest.fixture
-def database(config):
-    database = Database(config.database.url)
-    database.upgrade()
-    with database.session() as session:
-        cr4_database(session)
-    yield database
-    database.dispose()
 
 
 def run(database, config, text: str, sender: str = MAITA, now: datetime = NOW) -> Context:
@@ -153,7 +146,7 @@ def test_no_seance_yet(config, db):
 # --- publication -------------------------------------------------------------------------------
 
 
-def test_publish_posts_the_minutes_and_three_files(database, config):
+def test_publish_posts_the_minutes_and_four_files(database, config):
     ctx = run(database, config, "!cr publier")
     minutes, *_files, confirmation = messages(ctx)
     assert "m.relates_to" not in minutes  # a message of its own, not a reply
@@ -166,10 +159,11 @@ def test_publish_posts_the_minutes_and_three_files(database, config):
     assert (publication.version, publication.published_by, publication.published_at) == (1, MAITA, NOW)
     assert [(name, mimetype) for name, mimetype, _ in files(ctx)] == [
         ("compte-rendu-4-v1.md", "text/markdown"), ("compte-rendu-4-v1.html", "text/html"),
-        ("compte-rendu-4-v1.docx", DOCX)]
-    (_, _, md), (_, _, html), (_, _, word) = files(ctx)
+        ("compte-rendu-4-v1.docx", DOCX), ("compte-rendu-4-v1.pdf", "application/pdf")]
+    (_, _, md), (_, _, html), (_, _, word), (_, _, pdf) = files(ctx)
     assert md.decode() == publication.markdown and html.decode() == publication.html
-    assert word == publication.docx
+    assert word == publication.docx and pdf == publication.pdf
+    assert pdf.startswith(b"%PDF-") and "Compte rendu n°4" in pdf_text(pdf)
     assert publication.html.startswith("<!DOCTYPE html>")
     document = docx.Document(io.BytesIO(word))
     assert document.paragraphs[0].text == "Réseau régional des CPO — Compte rendu n°4"
@@ -189,7 +183,8 @@ def test_republishing_after_an_edit_makes_version_2(database, config):
     assert "(corrigé)" in minutes["body"]
     assert "version 2, mise à jour du samedi 14 mai 2022" in confirmation["body"]
     assert [name for name, _, _ in files(ctx)] == [
-        "compte-rendu-4-v2.md", "compte-rendu-4-v2.html", "compte-rendu-4-v2.docx"]
+        "compte-rendu-4-v2.md", "compte-rendu-4-v2.html", "compte-rendu-4-v2.docx",
+        "compte-rendu-4-v2.pdf"]
     first, second = publications(database)
     assert (first.version, second.version) == (1, 2)
     assert "(corrigé)" not in first.markdown and "(corrigé)" in second.markdown
@@ -216,6 +211,8 @@ def test_formats_from_config_and_archive_link(tmp_path):
     confirmation = messages(ctx)[-1]["body"]
     assert f"http://127.0.0.1:8080/minutes/{FEED_TOKEN}/4/1.html" in confirmation
     assert "Fichiers : .docx" in confirmation
+    (publication,) = publications(database)
+    assert publication.pdf is None  # not asked for: not made (the archive prints it on demand)
     with database.session() as session:
         session.delete(session.get(CalendarFeed, ROOM))
     assert "Archive" not in messages(run(database, config, "!cr publier"))[-1]["body"]
@@ -251,7 +248,7 @@ def test_long_minutes_are_summarised(database, config):
     minutes = messages(ctx)[0]
     assert len(minutes["body"]) < LONG_MARKDOWN
     assert "trop long pour un message" in minutes["body"]
-    assert "les fichiers joints (.md, .html, .docx)" in minutes["body"]
+    assert "les fichiers joints (.md, .html, .docx, .pdf)" in minutes["body"]
     assert "Échanges\u00a0: 1 point, 300 messages" in minutes["body"]
     assert "Présent·e·s\u00a0: 1 personne" in minutes["body"]
     (publication,) = publications(database)
@@ -291,5 +288,8 @@ def test_publication_through_the_core_queues_the_files(database, config):
     assert publication.seance_id == seance.id
     uploads = [(r.content["info"]["mimetype"], r.file_data) for r in rows if r.file_data is not None]
     assert uploads == [("text/markdown", publication.markdown.encode()),
-                       ("text/html", publication.html.encode()), (DOCX, publication.docx)]
-    assert len({r.txn_id for r in rows}) == len(rows) == 5
+                       ("text/html", publication.html.encode()), (DOCX, publication.docx),
+                       ("application/pdf", publication.pdf), ("image/png", uploads[4][1]),
+                       ("image/png", uploads[5][1])]  # the charts: this room's second séance
+    assert [r.content["msgtype"] for r in rows if r.file_data is not None][-2:] == ["m.image"] * 2
+    assert len({r.txn_id for r in rows}) == len(rows) == 8

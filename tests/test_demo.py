@@ -26,6 +26,9 @@ async def test_demo_writes_minutes_ics_and_feed(tmp_path):
                  "- Mme Jehl Sophie\u00a0: Quels leviers pour mobiliser les parents ?",
                  "### L'école des sports", "/calendar/"):
         assert line in minutes
+    transcript = (out / "transcript.md").read_text(encoding="utf-8")
+    assert "Salon chiffré de bout en bout" in transcript       # the room Element would create
+    assert "compte-rendu-1-v1.docx *(pièce jointe chiffrée)*" in transcript
     assert "parnets" not in minutes and "(hors cr)" not in minutes and "je reviens" not in minutes
     headings = [p.text for p in Document(str(out / "compte-rendu-1-v1.docx")).paragraphs
                 if p.style.name.startswith("Heading")]

@@ -19,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from multidict import CIMultiDict
 
+from bot.devcrypto import EncryptingUser
 from bot.devserver import free_port
 from tests.botproc import BOT, ask, start_world
 from tests.icalcheck import check_rules, parse_both
@@ -55,8 +56,11 @@ async def world(synapse, tmp_path, request):
     bot, room, (maita, anabela) = await start_world(
         synapse, tmp_path / "bot", (f"maita-c{suffix}", "Maïta Giraldi"),
         [(f"anabela-c{suffix}", "Anabela De Castro")],
-        extra=calendar_config(http_port, smtp.port), ready_log="HTTP server on 127.0.0.1")
+        extra=calendar_config(http_port, smtp.port), ready_log="HTTP server on 127.0.0.1",
+        member_type=EncryptingUser)   # the bot's direct chats are encrypted, as Element's
+
     yield bot, room, maita, anabela, smtp.handler, f"http://127.0.0.1:{http_port}"
+    await anabela.close()
     if bot.alive():
         bot.stop()
     smtp.stop()
@@ -68,6 +72,9 @@ def ics_files(events: list[dict]) -> list[dict]:
 
 
 async def download(user: MatrixUser, event: dict) -> bytes:
+    """A file in the (clear) room, or an encrypted attachment in the (encrypted) DM."""
+    if "file" in event["content"]:
+        return await user.download(event["content"])
     assert event["content"]["url"].startswith("mxc://")
     return await download_media(user.base_url, user.token, event["content"]["url"])
 
@@ -138,6 +145,7 @@ async def test_invitations_in_room_dm_email_and_feed(world):
     # by direct message: METHOD:REQUEST
     dm = await direct_room(anabela)
     [dm_file] = await anabela.wait_for(dm, ics_files, what=".ics in the DM room")
+    assert "file" in dm_file["content"] and "url" not in dm_file["content"]  # encrypted
     by_dm = read(await download(anabela, dm_file), "REQUEST")
     assert (by_dm["uid"], by_dm["sequence"]) == (uid, 0)
     assert by_dm["organizer"]["address"] == f"mailto:{SENDER}"

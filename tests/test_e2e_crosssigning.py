@@ -73,6 +73,10 @@ async def test_device_signed_by_own_identity_and_kept_across_restarts(synapse, t
     assert device_of(bot) == device
     assert assert_cross_signed(await published(viewer, bot_id), bot_id, device) == master
     bot.stop()
+    check = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(bot.config)],
+                           capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert f"cross-signing: OK, device signed (master key {master})" in check.stdout
 
 
 async def test_a_foreign_identity_is_refused_until_reset(synapse, tmp_path):
@@ -95,6 +99,9 @@ async def test_a_foreign_identity_is_refused_until_reset(synapse, tmp_path):
     keys = await published(viewer, bot_id)
     assert only_key(keys["master_keys"][bot_id]) == foreign.master_public  # left as it was
 
+    check = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(config)],
+                           capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert check.returncode == 4 and "maillage reset-identity" in check.stderr  # as `run` would
     command = [sys.executable, "-m", "bot.cli", "reset-identity", "-c", str(config)]
     unconfirmed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr

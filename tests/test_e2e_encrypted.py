@@ -203,6 +203,42 @@ async def test_invites_by_direct_message_are_encrypted(world, synapse):
     assert "METHOD:REQUEST" in ics and "Visio DM" in ics
 
 
+async def test_a_direct_chat_opened_from_element_works(world):
+    bot, room, maita, anabela = world
+    direct = await anabela.create_room(invite=[BOT], encrypted=True, is_direct=True, name="",
+                                       preset="trusted_private_chat")
+    await anabela.wait_membership(direct, BOT)
+    await anabela.wait_for(direct, lambda ev: from_bot(ev), what="the welcome in the direct chat")
+    reply = await ask(anabela, direct, "!aide profil")
+    assert "!profil" in reply["content"]["body"]
+
+
+async def test_a_gap_after_downtime_is_back_filled_and_decrypted(synapse, tmp_path):
+    await ensure_bot_account(synapse, BOT_LOCALPART)
+    bot = BotProcess(write_config(tmp_path / "bot", synapse.base_url, bot_localpart=BOT_LOCALPART,
+                                  timeline_limit=5))
+    bot.start()
+    bot.wait_log("logged in as")
+    maita = await JsUser.create(synapse, "maita-encgap", "Maïta Giraldi", log_dir=tmp_path)
+    try:
+        room = await maita.create_room(invite=[BOT], encrypted=True)
+        await maita.wait_membership(room, BOT)
+        await ask(maita, room, "!seance ouvrir")
+        assert bot.stop() == 0
+        for i in range(25):   # five times the bot's timeline limit: a limited sync
+            await maita.say(room, f"Pendant l'absence du bot, message {i:02d}.")
+        bot.start()
+        bot.wait_log("back-filled")
+        await ask(maita, room, "!seance clore")
+        preview = (await ask(maita, room, "!cr"))["content"]["body"]
+        assert all(f"message {i:02d}." in preview for i in range(25))
+        assert "déchiffré" not in preview
+    finally:
+        await maita.close()
+        if bot.alive():
+            bot.stop()
+
+
 async def direct_room_invite(synapse, user: JsUser) -> str:
     """The room the bot invited ``user`` to, read from raw incremental syncs (an initial
     sync repeated with the same parameters is served from Synapse's cache)."""

@@ -157,12 +157,13 @@ async def test_room_creator_is_facilitator(world, synapse, version):
 def test_check_command(synapse, tmp_path):
     import asyncio
 
-    asyncio.run(ensure_bot_account(synapse))
-    config = write_config(tmp_path / "ok", synapse.base_url)
+    asyncio.run(ensure_bot_account(synapse, "maillage-check"))   # an account never run yet
+    config = write_config(tmp_path / "ok", synapse.base_url, bot_localpart="maillage-check")
     ok = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(config)],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "login: OK" in ok.stdout and BOT_PASSWORD not in ok.stdout + ok.stderr
+    assert "cross-signing: not set up yet" in ok.stdout
 
     bad = write_config(tmp_path / "bad", synapse.base_url)
     bad.write_text(bad.read_text().replace(BOT_PASSWORD, "wrong-password"))

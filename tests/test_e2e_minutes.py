@@ -3,9 +3,10 @@
 A facilitator opens a séance; members set their profile, post news, a reply to it, a
 météo, an action, a resource and plain messages; one message is edited and another
 redacted before the séance is closed. ``!seance clore`` posts the draft; ``!cr
-publier`` posts the minutes and the ``.md``, ``.html`` and ``.docx`` files, which
+publier`` posts the minutes and the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files, which
 are downloaded from the media repository (authenticated media) and read back. A
-member is refused; a correction after publishing gives version 2.
+member is refused; a correction after publishing gives version 2; a second séance's
+publication posts the charts of the météo and of participation (``m.image``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import docx
 import pytest
 
+from tests.pdfcheck import pdf_text
 from tests.botproc import BOT, ask, start_world
 from tests.matrix_user import MatrixUser, download_media, notices_from, replies_to
 
@@ -52,12 +54,12 @@ def bot_files(events: list[dict]) -> list[dict]:
 
 
 async def publish(maita: MatrixUser, room: str) -> tuple[str, dict, list[dict]]:
-    """``!cr publier``: (confirmation, minutes message, the three files)."""
+    """``!cr publier``: (confirmation, minutes message, the four files)."""
     command = await maita.say(room, "!cr publier")
 
     def done(events):
         later = after(events, command)
-        return replies_to(later, BOT, command) and len(bot_files(later)) == 3
+        return replies_to(later, BOT, command) and len(bot_files(later)) == 4
 
     await maita.wait_for(room, done, what="the minutes and their files")
     later = after(await maita.messages(room), command)
@@ -104,6 +106,11 @@ async def test_seance_close_publish_and_republish(world):
     await anabela.send(room, {"msgtype": "m.text", "body": "Nous faisons le bilan avec des indicateurs agrégés.",
                               "m.relates_to": {"m.in_reply_to": {"event_id": news}}})
     typo = await anabela.say(room, "Les fêtes d'écoles aident a mobilisé les parents.")
+    await quentin.send(room, {"msgtype": "m.text", "body": "Retenez **le 23 juin** : [programme](https://exemple.fr/p)",
+                              "format": "org.matrix.custom.html",
+                              "formatted_body": "Retenez <strong>le 23 juin</strong> : "
+                                                "<a href=\"https://exemple.fr/p\">programme</a>"
+                                                "<img src=x onerror=alert(1)>"})
     gone = await quentin.say(room, "Ce message sera retiré.")
     await captured(anabela, room, "!meteo 4 Belle dynamique autour de la fête de quartier")
     await anabela.edit(room, typo, "Les fêtes d'écoles aident à mobiliser les parents.")
@@ -128,7 +135,7 @@ async def test_seance_close_publish_and_republish(world):
     assert "<h3>Actualités de la cité éducative de Soissons</h3>" in minutes["content"]["formatted_body"]
     assert [(f["content"]["body"], f["content"]["info"]["mimetype"]) for f in files] == [
         ("compte-rendu-1-v1.md", "text/markdown"), ("compte-rendu-1-v1.html", "text/html"),
-        ("compte-rendu-1-v1.docx", DOCX)]
+        ("compte-rendu-1-v1.docx", DOCX), ("compte-rendu-1-v1.pdf", "application/pdf")]
 
     data = await downloads(anabela, files)
     markdown = data["text/markdown"].decode("utf-8")
@@ -140,12 +147,16 @@ async def test_seance_close_publish_and_republish(world):
     assert "Les fêtes d'écoles aident à mobiliser les parents." in markdown  # the edit
     assert "a mobilisé" not in markdown and "sera retiré" not in markdown  # the redaction
     assert "Partager le support du copil" in markdown and "<https://gogocarto.fr/>" in markdown
+    assert "Retenez **le 23 juin** : [programme](https://exemple.fr/p)" in markdown  # Element's formatting
+    assert "<strong>le 23 juin</strong>" in data["text/html"].decode() and "onerror" not in data["text/html"].decode()
     html = data["text/html"].decode("utf-8")
     assert html.startswith("<!DOCTYPE html>") and "à mobiliser les parents" in html
     document = docx.Document(io.BytesIO(data[DOCX]))
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
     assert headings[:4] == ["Ordre du jour", "Présent·e·s", "Animation", "Météo du jour"]
     assert "Actions à suivre" in headings
+    pdf = pdf_text(data["application/pdf"])
+    assert "Réseau régional des CPO — Compte rendu n°1" in pdf and "à mobiliser les parents" in pdf
 
     # A correction after publishing (edits still reach the closed séance's items): version 2.
     await anabela.edit(room, typo, "Les fêtes d'écoles et les kermesses aident à mobiliser les parents.")
@@ -155,3 +166,22 @@ async def test_seance_close_publish_and_republish(world):
     assert files[0]["content"]["body"] == "compte-rendu-1-v2.md"
     markdown = (await downloads(maita, files))["text/markdown"].decode("utf-8")
     assert "les kermesses aident" in markdown
+    assert not [e for e in after(await maita.messages(room), files[0]["event_id"])
+                if e["content"].get("msgtype") == "m.image"]  # one séance: no chart yet
+
+    # A second séance: its publication posts the charts of the météo and of participation.
+    await ask(maita, room, "!seance ouvrir Deuxième séance")
+    await captured(anabela, room, "!meteo 5 Très bonne période")
+    await quentin.say(room, "Un message de la deuxième séance.")
+    await ask(maita, room, "!seance clore")
+    command = await maita.say(room, "!cr publier n°2")
+    charts = await maita.wait_for(room, lambda ev: (lambda found: found if len(found) == 2 else None)(
+        [e for e in after(ev, command) if e["sender"] == BOT and e["content"].get("msgtype") == "m.image"]),
+        what="the two charts")
+    assert [c["content"]["filename"] for c in charts] == ["meteo-cr2.png", "participation-cr2.png"]
+    assert "n°1 (" in body_of(charts[0]) and "n°2 (" in body_of(charts[0])  # the text alternative
+    assert "moyenne 5,0/5" in body_of(charts[0])
+    image = await download_media(maita.base_url, maita.token, charts[1]["content"]["url"])
+    info = charts[1]["content"]["info"]
+    assert image.startswith(b"\x89PNG") and info["mimetype"] == "image/png" and info["size"] == len(image)
+    assert info["w"] > 500 and info["h"] > 200

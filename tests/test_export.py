@@ -15,6 +15,7 @@ from bot.config import load_config
 from bot.db import Database
 from bot.export import ExportError, export_minutes, export_to_file
 from bot.models import Publication
+from tests.pdfcheck import pdf_text
 from tests.test_minutes_build import END, ROOM, START, close, cr4_database, open_seance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_writes_each_format(setup, tmp_path):
     path, _config = setup
-    for fmt in ("md", "html", "docx"):
+    for fmt in ("md", "html", "docx", "pdf"):
         output = tmp_path / f"cr4.{fmt}"
         result = cli("-c", str(path), "--room", ROOM, "--rencontre", "4", "--format", fmt, "-o", str(output))
         assert result.returncode == 0, result.stderr
@@ -63,6 +64,8 @@ def test_cli_writes_each_format(setup, tmp_path):
     assert html.startswith("<!DOCTYPE html>") and "<h2>Météo du jour</h2>" in html
     document = docx.Document(io.BytesIO((tmp_path / "cr4.docx").read_bytes()))
     assert document.paragraphs[0].text == "Réseau régional des CPO — Compte rendu n°4"
+    pdf = pdf_text((tmp_path / "cr4.pdf").read_bytes())
+    assert "Réseau régional des CPO — Compte rendu n°4" in pdf and "Météo du jour" in pdf
 
 
 def test_cli_refuses_an_alias_and_an_unknown_rencontre(setup, tmp_path):

@@ -7,6 +7,7 @@ revocation, and the minutes archive with rows inserted here.
 from __future__ import annotations
 
 import asyncio
+import io
 import datetime as dt
 import logging
 from email.utils import format_datetime
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from multidict import CIMultiDict
+from pypdf import PdfReader
 from sqlmodel import select
 from yarl import URL
 
@@ -182,7 +184,8 @@ def add_minutes(db) -> None:
                                     published_at=NOW + dt.timedelta(days=version),
                                     markdown=f"# Compte rendu n°4 (v{version})\n",
                                     html=f"<!DOCTYPE html><title>CR 4 v{version}</title>",
-                                    docx=b"PK\x03\x04docx" + bytes([version])))
+                                    docx=b"PK\x03\x04docx" + bytes([version]),
+                                    pdf=b"%PDF-stored" if version == 2 else None))
         session.add(Publication(seance_id=other_room.id, version=1, published_at=NOW,
                                 markdown="secret", html="secret", docx=b"secret"))
 
@@ -196,7 +199,7 @@ async def test_minutes_index(server, db):
     page = body.decode()
     assert "Réseau &lt;CPO&gt; &amp; co" in page and "<CPO>" not in page
     for version, day in [(1, "22 novembre 2026"), (2, "23 novembre 2026")]:
-        for ext in ("md", "html", "docx"):
+        for ext in ("md", "html", "docx", "pdf"):
             assert f'href="4/{version}.{ext}"' in page
         assert day in page
     assert "5/1" not in page  # another room's minutes are not listed
@@ -211,6 +214,7 @@ async def test_minutes_index(server, db):
     ("md", "text/markdown; charset=utf-8", "# Compte rendu n°4 (v2)\n".encode()),
     ("html", "text/html; charset=utf-8", b"<!DOCTYPE html><title>CR 4 v2</title>"),
     ("docx", DOCX, b"PK\x03\x04docx\x02"),
+    ("pdf", "application/pdf", b"%PDF-stored"),
 ])
 async def test_minutes_files(server, db, ext, content_type, expected):
     add_minutes(db)
@@ -220,6 +224,13 @@ async def test_minutes_files(server, db, ext, content_type, expected):
     assert f'filename="compte-rendu-4-v2.{ext}"' in headers["Content-Disposition"]
     status, _, _ = await get(f"{server}/minutes/{token}/4/2.{ext}", **{"If-None-Match": headers["ETag"]})
     assert status == 304
+
+
+async def test_a_version_published_before_pdf_existed_is_printed_from_its_html(server, db):
+    add_minutes(db)
+    status, headers, body = await get(f"{server}/minutes/{token_for(db)}/4/1.pdf")
+    assert (status, headers["Content-Type"]) == (200, "application/pdf")
+    assert PdfReader(io.BytesIO(body)).metadata.title == "CR 4 v1"  # printed from version 1's HTML
 
 
 async def test_minutes_of_another_room_are_not_reachable(server, db):

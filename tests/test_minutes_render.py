@@ -27,6 +27,7 @@ from docx.opc.constants import RELATIONSHIP_TYPE
 from jinja2.exceptions import SecurityError, UndefinedError
 
 from bot.minutes_render import HEADINGS, render_docx, render_html, render_markdown
+from bot.minutes_rich import parse_formatted
 from bot.templating import template_env
 from bot.text import markdown_to_html as markdown_to_room_html
 from bot.text import md, md_link
@@ -260,10 +261,13 @@ def cr4_view(draft: bool = False) -> MinutesView:
                                 "écoles-familles-quartier préexistantes.",
                                 author="Mme Khodja Samira",
                             ),
-                            Entry(
-                                "Investir les fêtes d'écoles pour faire connaître la cité "
+                            Entry(  # typed with formatting in Element (body + formatted_body)
+                                "Investir les **fêtes d'écoles** pour faire connaître la cité "
                                 "éducative.",
                                 author="Mme De Castro Anabela",
+                                rich=parse_formatted(
+                                    "Investir les <strong>fêtes d'écoles</strong> pour faire "
+                                    "connaître la cité éducative."),
                             ),
                         ),
                     ),

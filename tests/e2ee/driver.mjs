@@ -157,7 +157,7 @@ const ops = {
         };
     },
 
-    async createRoom({ name, invite = [], encrypted = true, version, preset }) {
+    async createRoom({ name, invite = [], encrypted = true, version, preset, isDirect = false }) {
         const options = {
             name,
             invite,
@@ -166,6 +166,7 @@ const ops = {
             initial_state: [],
         };
         if (version) options.room_version = version;
+        if (isDirect) options.is_direct = true; // a direct chat, as Element's "Start chat"
         if (encrypted) {
             options.initial_state.push({
                 type: EventType.RoomEncryption,

@@ -1,7 +1,7 @@
 """A network across time zones: room settings, action reminders, date polls, fiches.
 
-Revision ID: 0005_network
-Revises: 0004_undecryptable
+Revision ID: 0007_network
+Revises: 0006_set_aside
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from bot.models import UTCDateTime
 
-revision = '0005_network'
-down_revision = '0004_undecryptable'
+revision = '0007_network'
+down_revision = '0006_set_aside'
 branch_labels = None
 depends_on = None
 
