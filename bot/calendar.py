@@ -33,6 +33,7 @@ from bot.models import (
 )
 from bot.people import load_profile, person_name
 from bot.reminders import room_offsets
+from bot.room_settings import network_name
 from bot.rencontres import (
     cancelled_starts,
     describe_recurrence,
@@ -42,6 +43,7 @@ from bot.rencontres import (
     when_of,
 )
 from bot.text import safe_url
+from bot.zones import zone_suffix
 
 ICS_MIMETYPE = "text/calendar"
 FEED_HISTORY = timedelta(days=183)      # the feed lists rencontres from 6 months back
@@ -59,7 +61,8 @@ def title_of(rencontre: Rencontre) -> str:
 def when_text(rencontre: Rencontre) -> str:
     """ "jeudi 9 juin 2022, 14h–17h", with the repetition of a repeated rencontre."""
     repeated = describe_recurrence(recurrence_of(rencontre))
-    return format_when_fr(when_of(rencontre)) + (f", puis {repeated}" if repeated else "")
+    return (format_when_fr(when_of(rencontre)) + zone_suffix(rencontre.timezone)
+            + (f", puis {repeated}" if repeated else ""))
 
 
 # --------------------------------------------------------------------------- event contents
@@ -135,6 +138,7 @@ def to_event(session: Session, config: Config, rencontre: Rencontre, *, bot_user
     rec = recurrence_of(rencontre)
     when = when_of(rencontre)
     cn, address = organizer(config, bot_user_id)
+    cn = network_name(session, config, rencontre.room_id)   # the room's network, by default config's
     return CalendarEvent(
         uid=rencontre.uid, sequence=rencontre.sequence, summary=title_of(rencontre),
         description=description(rencontre, config.bot.command_prefix, rencontre.room_id),
@@ -188,7 +192,7 @@ def build_feed(session: Session, config: Config, feed: CalendarFeed, bot_user_id
     rencontres = feed_rencontres(session, feed.room_id, now)
     stamp = max([r.updated_at for r in rencontres] + [feed.created_at])
     events = [to_event(session, config, r, bot_user_id=bot_user_id) for r in rencontres]
-    body = build_calendar(events, method=None, dtstamp=stamp, calname=config.bot.network_name)
+    body = build_calendar(events, method=None, dtstamp=stamp, calname=network_name(session, config, feed.room_id))
     return Feed(body, stamp)
 
 

@@ -29,7 +29,7 @@ import commands  # noqa: F401  (registers every command)
 from bot.config import Config
 from bot.context import Context, Outgoing
 from bot.db import Database, is_transient
-from bot.events import Edit, Message, Reaction, Record, Redaction
+from bot.events import Edit, Message, PollResponse, Reaction, Record, Redaction
 from bot.models import Outbox, ProcessedEvent, Room, utcnow
 from bot.roomstate import RoomState, is_facilitator
 from bot.seance_service import set_aside
@@ -44,7 +44,8 @@ from commands.registry import (
 )
 
 log = logging.getLogger(__name__)
-LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction"}
+LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction",
+                 PollResponse: "poll_response"}
 
 INTERNAL_ERROR_REPLY = ("Une erreur interne m'a empêché de traiter ce message ; rien n'a été "
                         "enregistré. L'équipe technique a été prévenue par le journal.")

@@ -67,7 +67,20 @@ class Redaction:
     timestamp: datetime
 
 
-Record = Union[Message, Edit, Reaction, Redaction]
+@dataclass(frozen=True)
+class PollResponse:
+    """A vote in a native poll (MSC3381), as Element sends it: the answer ids chosen, or
+    None when the vote is spoiled (no or invalid answers), which withdraws the previous one."""
+
+    event_id: str
+    room_id: str
+    sender: str
+    poll_event_id: str
+    answers: tuple[str, ...] | None
+    timestamp: datetime
+
+
+Record = Union[Message, Edit, Reaction, Redaction, PollResponse]
 
 
 def timestamp_of(source: dict[str, Any]) -> datetime:
@@ -216,10 +229,33 @@ def _parse_redaction(source: dict[str, Any], room_id: str) -> Redaction | None:
                      redacts=redacts, timestamp=timestamp_of(source))
 
 
+# MSC3381 polls. matrix-js-sdk (src/@types/polls.ts) names the events with UnstableValue,
+# whose ``.name`` is the unstable one (src/NamespacedValue.ts): current Element sends
+# ``org.matrix.msc3381.poll.response`` and reads ``m.poll.response`` too.
+POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
+
+
+def _parse_poll_response(source: dict[str, Any], room_id: str) -> PollResponse | None:
+    """matrix-js-sdk ``PollResponseEvent``: ``m.relates_to`` an ``m.reference`` to the poll
+    start, and ``{"answers": [ids]}`` under the event type; a missing, empty or non-string
+    answer list is a spoiled vote (``validateAgainst``)."""
+    content = source.get("content") or {}
+    relation = _relation(content)
+    if relation.get("rel_type") != "m.reference" or not isinstance(relation.get("event_id"), str):
+        return None
+    block = next((content[t] for t in POLL_RESPONSE_TYPES if isinstance(content.get(t), dict)), {})
+    answers = block.get("answers")
+    valid = (isinstance(answers, list) and answers and all(isinstance(a, str) for a in answers))
+    return PollResponse(event_id=source["event_id"], room_id=room_id, sender=source["sender"],
+                        poll_event_id=relation["event_id"],
+                        answers=tuple(answers) if valid else None, timestamp=timestamp_of(source))
+
+
 PARSERS = {
     "m.room.message": _parse_message,
     "m.reaction": _parse_reaction,
     "m.room.redaction": _parse_redaction,
+    **dict.fromkeys(POLL_RESPONSE_TYPES, _parse_poll_response),
 }
 
 

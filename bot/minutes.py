@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -57,9 +57,14 @@ from bot.models import (
 )
 from bot.people import person_details, person_name
 from bot.rencontres import cancelled_starts, next_occurrences, recurrence_of
+from bot.fiches import current as current_fiche
+from bot.fiches import fiche_key
+from bot.fiches import lines_of as fiche_lines
+from bot.room_settings import network_name
 from bot.roomstate import RoomState
 from bot.seance_service import occurrence_of_day
 from bot.text import normalize, text_lines
+from bot.zones import zone_suffix
 
 MOOD_EMOJIS = {5: "☀️", 4: "🌤️", 3: "⛅", 2: "🌧️", 1: "⛈️"}
 MODE_TEXTS = {"distanciel": "en distanciel", "presentiel": "en présentiel", "hybride": "en mode hybride"}
@@ -276,14 +281,38 @@ def local_news_title(structure: str) -> str:
     return f"Actualités de la cité éducative {_of_city(match['rest'])}"
 
 
-def _local_news(captured: Captured, maker: EntryMaker, people: People) -> tuple[Section, ...]:
-    """One section per structure, in order of first news; then the replies to its news."""
-    groups: dict[str, tuple[str, list[Item]]] = {}
+def _local_news(captured: Captured, maker: EntryMaker, people: People,
+                fiche_of: Callable[[str], tuple[tuple[str, str], ...]] = lambda s: ()
+                ) -> tuple[Section, ...]:
+    """One section per structure, in order of first news; then the replies to its news.
+    ``fiche_of(structure)`` opens the section (a cité's fiche, the first time it appears)."""
+    groups: dict[str, tuple[str, str, list[Item]]] = {}
     for item in captured.of(ItemKind.ACTU_LOCALE):
-        title = local_news_title(item.structure or people.structure(item.sender))
-        groups.setdefault(normalize(title), (title, []))[1].append(item)
-    return tuple(Section(title, maker.entries(items, author=False, replies=False), maker.discussion_of(items))
-                 for title, items in groups.values())
+        structure = item.structure or people.structure(item.sender)
+        title = local_news_title(structure)
+        groups.setdefault(normalize(title), (title, structure, []))[2].append(item)
+    return tuple(Section(title, maker.entries(items, author=False, replies=False), maker.discussion_of(items),
+                         fiche_of(structure) if structure else ())
+                 for title, structure, items in groups.values())
+
+
+def _first_time_fiche(session: Session, seance: Seance, now: datetime
+                      ) -> Callable[[str], tuple[tuple[str, str], ...]]:
+    """The fiche of a structure whose news the room's earlier séances never had (as the
+    minutes of 11 May 2022 present a cité the first time it speaks)."""
+    earlier = session.exec(
+        select(Item.structure).join(Seance, col(Seance.id) == col(Item.seance_id))
+        .where(Seance.room_id == seance.room_id, Seance.number < seance.number,
+               Item.kind == ItemKind.ACTU_LOCALE)).all()
+    seen = {fiche_key(s) for s in earlier if s}
+
+    def fiche_of(structure: str) -> tuple[tuple[str, str], ...]:
+        if fiche_key(structure) in seen:
+            return ()
+        found = current_fiche(session, structure, now)
+        return fiche_lines(found) if found else ()
+
+    return fiche_of
 
 
 # --- exchanges per agenda item ------------------------------------------------------------------
@@ -409,11 +438,11 @@ def _header(session: Session, seance: Seance, rencontre: Rencontre | None, confi
     when = _seance_when(session, seance, rencontre, tz)
     updated = version.updated_at.astimezone(tz).date() if version.updated_at else None
     return Header(
-        network_name=config.bot.network_name,
+        network_name=network_name(session, config, seance.room_id),
         title=(rencontre.title if rencontre and rencontre.title else seance.title),
         number=seance.number,
         date_text=format_day_fr(when.start.date()),
-        hours_text=_hours(when),
+        hours_text=_hours(when) + zone_suffix(tz.key),
         mode_text=MODE_TEXTS.get(normalize(rencontre.mode), rencontre.mode) if rencontre else "",
         place_text=rencontre.lieu if rencontre else "",
         version=version.number,
@@ -514,7 +543,7 @@ def build_view(session: Session, seance: Seance, config: Config, room_state: Roo
                      len(data.present) + len(data.facilitators)),
         national_news=maker.entries(captured.of(ItemKind.ACTU_NATIONALE)),
         regional_news=maker.entries(captured.of(ItemKind.ACTU_REGIONALE)),
-        local_news=_local_news(captured, maker, people),
+        local_news=_local_news(captured, maker, people, _first_time_fiche(session, seance, now)),
         experiences=_experiences(captured, maker, people),
         exchanges=_exchanges(data.topics, captured, maker),
         questions=maker.entries(captured.of(ItemKind.QUESTION)),

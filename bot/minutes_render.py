@@ -261,6 +261,8 @@ def _docx_persons(w: _DocxWriter, persons: tuple[Person, ...], note_label: str =
 
 def _docx_section(w: _DocxWriter, section: Section, entries_label: str) -> None:
     w.heading(section.title, 2)
+    for label, value in section.fiche:   # a cité's fiche opens its first news section
+        w.bullet([f"{label}{NBSP}: {value}"])
     if section.entries:
         w.paragraph([_Strong(entries_label)])
         _docx_entries(w, section.entries)

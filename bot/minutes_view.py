@@ -84,6 +84,7 @@ class Section:
     title: str
     entries: tuple[Entry, ...] = ()
     discussion: tuple[Entry, ...] = ()
+    fiche: tuple[tuple[str, str], ...] = ()   # (label, value): a cité's fiche, the first time
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class Room(SQLModel, table=True):
     encrypted_notice_sent: bool = Field(default=False)
     timezone: Optional[str] = Field(default=None)
     reminder_offsets: Optional[list] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    network_name: Optional[str] = Field(default=None)          # None: config's bot.network_name
+    action_reminder_days: Optional[int] = Field(default=None)  # None: the default (2); 0: none
+    action_reminder_minute: Optional[int] = Field(default=None)  # minutes after midnight; None: 9h
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -373,3 +376,66 @@ class SetAsideEvent(SQLModel, table=True):
     body: str = Field(default="")
     error: str = Field(default="")
     set_aside_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# --- network (issue #12: actions follow-up, date polls, fiches) ----------------------
+
+class ActionReminderSent(SQLModel, table=True):
+    """An action reminder already handled: never twice for one (action, due date, kind).
+
+    ``kind`` is "before" (N days before the due date) or "day" (on the day); the due
+    date is part of the key, so moving the due date re-arms both reminders."""
+
+    __tablename__ = "action_reminder_sent"
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    due_date: date = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    skipped: bool = Field(default=False)        # superseded by a later reminder after downtime
+
+
+class PollStatus:
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Poll(SQLModel, table=True):
+    """A date poll posted as a native Matrix poll (MSC3381); ``options`` are its
+    candidate dates: ``{"id", "start", "end", "all_day"}`` (instants in UTC, ISO)."""
+
+    __tablename__ = "poll"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    room_id: str = Field(index=True)
+    question: str
+    timezone: str
+    options: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    start_event_id: Optional[str] = Field(default=None, index=True)   # learnt when sent
+    status: str = Field(default=PollStatus.OPEN)
+    created_by: str = Field(default="")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    closed_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    rencontre_id: Optional[int] = Field(default=None)   # planned from it
+
+
+class PollVote(SQLModel, table=True):
+    """One poll response event; the latest per person (by server time) counts."""
+
+    __tablename__ = "poll_vote"
+    event_id: str = Field(primary_key=True)
+    poll_event_id: str = Field(index=True)
+    sender: str
+    answers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Fiche(SQLModel, table=True):
+    """One version of a cité éducative's fiche; the latest per ``key`` is current
+    (every version is kept: the history)."""
+
+    __tablename__ = "fiche"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(index=True)                # normalised structure name
+    structure: str                              # as typed the last time
+    fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    edited_by: str = Field(default="")
+    edited_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

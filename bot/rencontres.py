@@ -37,6 +37,7 @@ from bot.models import (
     RsvpStatus,
 )
 from bot.signals import sent_hooks
+from bot.zones import zone_suffix
 from bot.text import excerpt, md_line, normalize, safe_url
 
 DEFAULT_TITLE = "Rencontre du réseau"
@@ -596,7 +597,7 @@ def view_of(rencontre: Rencontre, when: When | None, following: list[When] = ())
     """``when`` is the date to show (default: the rencontre's own); ``following`` the next ones."""
     return RencontreView(
         number=rencontre.number, title=rencontre.title,
-        when_text=format_when_fr(when or when_of(rencontre)),
+        when_text=format_when_fr(when or when_of(rencontre)) + zone_suffix(rencontre.timezone),
         recurrence_text=describe_recurrence(recurrence_of(rencontre)),
         next_dates=tuple(format_when_fr(w) for w in following),
         mode=mode_label(rencontre.mode), lieu=rencontre.lieu, lien=rencontre.lien,

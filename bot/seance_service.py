@@ -27,7 +27,7 @@ from bot.capture import (
 from bot.config import Config
 from bot.context import Context
 from bot.dates import When, format_date_fr, occurrences
-from bot.events import Reaction, Record, Redaction
+from bot.events import PollResponse, Reaction, Record, Redaction
 from bot.db import Database
 from bot.models import Rencontre, RencontreStatus, Seance, SeanceStatus, SetAsideEvent
 from bot.people import load_profile, person_name
@@ -130,6 +130,8 @@ def _description(record) -> str:
         return f"réaction {record.key}"
     if isinstance(record, Redaction):
         return "retrait d'un message"
+    if isinstance(record, PollResponse):
+        return "vote dans un sondage"
     return record.body
 
 

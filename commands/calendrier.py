@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from bot import calendar, http, mailer  # noqa: F401  (http, mailer: their services register)
 from bot.context import Context
+from bot.room_settings import network_name
 from bot.dates import When, format_when_fr
 from bot.ics import CalendarEvent
 from bot.models import Rencontre, RencontreStatus, Subscriber
@@ -97,7 +98,7 @@ def _queue_email(ctx: Context, invitation: Invitation, subscriber: Subscriber) -
     text = render("invitation.txt.j2", ctx.config.minutes.templates_dir,
                   headline=invitation.headline, title=title, when=invitation.when,
                   details=invitation.event.description, cancelled=method == "CANCEL",
-                  network=ctx.config.bot.network_name,
+                  network=network_name(ctx.session, ctx.config, ctx.room_id),
                   unsubscribe=f"{ctx.config.bot.command_prefix}desabonner",
                   room_url=calendar.matrix_to(ctx.room_id))
     ics = calendar.invite(calendar.addressed_to(invitation.event, subscriber), method, ctx.now)

@@ -74,7 +74,7 @@ class Command:
     hidden: bool = False   # a shortcut to a subcommand: listed on the subcommand's help line
 
 
-LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction")
+LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction", "poll_response")
 
 
 class Registry:
@@ -86,7 +86,7 @@ class Registry:
     def listen(self, kind: str) -> Callable[[Callable], Callable]:
         """Decorator for ``fn(ctx, record)`` called on every event of that kind, in the
         event's transaction: "message" (a text that is not a command), "command" (after
-        a command succeeded), "edit", "reaction", "redaction"."""
+        a command succeeded), "edit", "reaction", "redaction", "poll_response" (a vote)."""
 
         def register(listener: Callable) -> Callable:
             if listener not in self.listeners[kind]:

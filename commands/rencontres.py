@@ -23,7 +23,8 @@ from bot.people import load_profile, person_line, person_name
 from bot.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
 from bot.signals import rencontre_changed
 from bot.templating import render
-from bot.text import excerpt, md_line
+from bot.text import excerpt, md_line, normalize
+from commands import sondage
 from commands.registry import FACILITATORS, UsageError, command, listen, refuse_arguments, subcommand
 
 USAGE_SHOW = "rencontre [n]"
@@ -122,13 +123,22 @@ def _details(ctx: Context, found: Rencontre) -> str:
 
 @subcommand("rencontre", "planifier", aliases=("schedule",), usage=USAGE_PLAN, facilitator=True,
             help="planifier une rencontre ; clés : titre, mode, lieu, lien, objectif, odj et "
-                 "intervenant (répétables), repeter (ex. « tous les mois »)")
+                 "intervenant (répétables), repeter (ex. « tous les mois ») ; « sondage » à la "
+                 "place de la date : la date retenue par le sondage")
 def planifier(ctx: Context, args: str) -> None:
     first, *lines = args.split("\n")
+    word, _, rest = first.strip().partition(" ")
+    poll = None
+    if normalize(word) == "sondage":   # the date chosen by the room's date poll
+        first, title, poll = sondage.plan_from_poll(ctx, rest)
+        lines = [f"titre: {title}", *lines] if title else lines
     with refusals():
         fields = domain.parse_fields(lines)
         created = domain.create(ctx.session, ctx.room_id, first.strip(), fields, tz=ctx.tz,
                                 now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
+    if poll is not None:
+        poll.rencontre_id = created.id
+        ctx.session.add(poll)
     ctx.reply(f"✅ Rencontre #{created.number} planifiée ; son annonce suit. "
               f"Pour la changer : `{ctx.config.bot.command_prefix}rencontre modifier {created.number}`.")
     announce(ctx, created, "created", domain.current_view(ctx.session, created, ctx.now))

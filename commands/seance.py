@@ -11,6 +11,7 @@ from datetime import date
 from sqlmodel import func, select
 
 from bot import capture, seance_service
+from bot.actions import open_actions, overdue_text
 from bot.context import Context
 from bot.dates import format_hours_fr, format_when_fr
 from bot.models import Rencontre, RencontreStatus, Seance, Topic
@@ -62,7 +63,9 @@ def seance_ouvrir(ctx: Context, args: str) -> None:
         rencontre = seance_service.todays_rencontre(ctx.session, ctx.room_id, _today(ctx), ctx.tz,
                                                     ctx.now)
     seance = seance_service.open_new(ctx, rencontre, title)
-    ctx.reply(_opening(ctx, seance, rencontre))
+    late = overdue_text(ctx.session, ctx.room, open_actions(ctx.session, ctx.room_id), _today(ctx),
+                        _prefix(ctx))
+    ctx.reply(_opening(ctx, seance, rencontre) + (f"\n\n{late}" if late else ""))
     ctx.send(METEO_PROMPT.format(prefix=_prefix(ctx)), tag=f"{capture.METEO_TAG}:{seance.id}")
 
 

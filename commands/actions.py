@@ -1,0 +1,61 @@
+"""``!actions``: the room's open actions by person (``moi``: mine; ``@personne``: theirs).
+
+Importing this module also registers the action reminders service (direct messages to
+the owner before the due date and on the day, :mod:`bot.action_reminders`).
+"""
+
+from __future__ import annotations
+
+from bot import action_reminders  # noqa: F401  (registers the service)
+from bot import actions as domain
+from bot.capture import find_person
+from bot.context import Context
+from bot.text import excerpt, md_line, normalize
+from commands.registry import UsageError, command
+
+USAGE = "actions [moi | @personne]"
+MINE_WORDS = {"moi", "mes", "me", "mine", "miennes"}
+MAX_NAME = 100
+
+
+def _today(ctx: Context):
+    return ctx.now.astimezone(ctx.tz).date()
+
+
+def _whose(ctx: Context, args: str) -> str | None:
+    """None: everyone's; else the owner asked for ("moi", a member, a user id)."""
+    text = args.strip()
+    if not text:
+        return None
+    if normalize(text) in MINE_WORDS:
+        return ctx.sender
+    owner = find_person(ctx.room, text) if len(text) <= MAX_NAME else None
+    if owner is None:
+        raise UsageError(f"je ne trouve pas « {md_line(excerpt(text))} » parmi les membres du salon : "
+                         "tapez `moi`, ou mentionnez la personne (@Prénom Nom).")
+    return owner
+
+
+@command("actions", usage=USAGE,
+         help="les actions à suivre encore ouvertes, par personne (moi : les miennes), avec leur "
+              "échéance et le compte rendu d'où elles viennent")
+def actions(ctx: Context, args: str) -> None:
+    owner = _whose(ctx, args)
+    found = domain.open_actions(ctx.session, ctx.room_id, owner)
+    prefix = ctx.config.bot.command_prefix
+    today = _today(ctx)
+    if not found:
+        who = ("Vous n'avez" if owner == ctx.sender else
+               f"{md_line(domain.owner_name(ctx.session, ctx.room, owner))} n'a" if owner else "Il n'y a")
+        ctx.reply(f"{who} aucune action ouverte dans ce salon.")
+        return
+    late = len(domain.overdue(found, today))
+    title = "Mes actions à suivre" if owner == ctx.sender else "Actions à suivre"
+    lines = [f"**{title}** ({len(found)} ouverte{'s' if len(found) > 1 else ''}"
+             + (f", dont {late} en retard" if late else "") + ")", ""]
+    for name, group in domain.by_person(ctx.session, ctx.room, found):
+        lines += [f"**{md_line(name)}**", ""]
+        lines += [domain.action_line(a, today) for a in group]
+        lines.append("")
+    lines.append(f"Quand c'est fait : `{prefix}action fait <n>`.")
+    ctx.reply("\n".join(lines))

@@ -1,0 +1,72 @@
+"""``!fiche <structure>``: a cité éducative's fiche; with ``clé: valeur`` lines, record it
+(its members and the animation may edit; every version is kept)."""
+
+from __future__ import annotations
+
+from bot import fiches
+from bot.context import Context
+from bot.dates import format_date_fr
+from bot.people import load_profile, person_name
+from bot.text import md_line
+from commands.registry import UsageError, command
+
+USAGE = "fiche [structure] [puis des lignes « clé: valeur »]"
+
+
+def _refusal(error: fiches.FicheError) -> UsageError:
+    return UsageError(md_line(error.message))
+
+
+def _structure(ctx: Context, first: str) -> str:
+    """The structure named, else the sender's own (profile)."""
+    if not first.strip():
+        profile = load_profile(ctx.session, ctx.sender)
+        if profile is None or not profile.structure:
+            raise UsageError("indiquez la structure, par exemple « CE Soissons » (ou enregistrez la "
+                             f"vôtre : `{ctx.config.bot.command_prefix}profil <fonction> ; <structure>`).")
+        return profile.structure
+    try:
+        return fiches.check_structure(first)
+    except fiches.FicheError as error:
+        raise _refusal(error) from None
+
+
+@command("fiche", usage=USAGE,
+         help="la fiche d'une cité éducative (commune, département, région, agglomération, "
+              "population, quartiers, collèges, contact, lien) ; avec des lignes « clé: valeur », "
+              "l'enregistrer (ses membres et l'animation)")
+def fiche(ctx: Context, args: str) -> None:
+    first, *lines = args.split("\n")
+    structure = _structure(ctx, first)
+    if any(line.strip() for line in lines):
+        _record(ctx, structure, lines)
+    else:
+        ctx.reply(_shown(ctx, structure))
+
+
+def _record(ctx: Context, structure: str, lines: list[str]) -> None:
+    if not fiches.may_edit(ctx.session, ctx.sender, structure, ctx.is_facilitator):
+        raise UsageError(f"seuls les membres de « {md_line(structure)} » (d'après leur profil) et "
+                         "l'animation peuvent modifier sa fiche.")
+    try:
+        changes = fiches.parse_lines(lines)
+    except fiches.FicheError as error:
+        raise _refusal(error) from None
+    fiches.record(ctx.session, structure, changes, ctx.sender, ctx.now)
+    ctx.reply("✅ Fiche enregistrée.\n\n" + _shown(ctx, structure))
+
+
+def _shown(ctx: Context, structure: str) -> str:
+    found = fiches.current(ctx.session, structure)
+    prefix = ctx.config.bot.command_prefix
+    if found is None or not found.fields:
+        return (f"Pas encore de fiche pour « {md_line(structure)} ». Ses membres ou l'animation la "
+                f"remplissent avec `{prefix}fiche {md_line(structure)}` suivi de lignes « clé: valeur » "
+                f"(clés : {fiches.keys_help()}).")
+    lines = [f"**Fiche — {md_line(found.structure)}**", ""]
+    lines += [f"- {label} : {md_line(value)}" for label, value in fiches.lines_of(found)]
+    editor = person_name(load_profile(ctx.session, found.edited_by), ctx.room.display_name(found.edited_by))
+    count = fiches.versions(ctx.session, structure)
+    lines += ["", f"Mise à jour le {format_date_fr(found.edited_at.astimezone(ctx.tz).date())} par "
+                  f"{md_line(editor)} ({count} version{'s' if count > 1 else ''})."]
+    return "\n".join(lines)
