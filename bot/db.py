@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -22,7 +22,40 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
+from bot.models import Attendance, Profile, Room, Seance
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Key of ``Session.info`` holding the lookups cached for a batched run (``bot.core``):
+# present only in those sessions, emptied whenever a flush writes a cached kind of row.
+BATCH_CACHE = "maillage.batch_cache"
+_MISSING = object()
+
+
+def batch_cached(session: Session, key: tuple, load: Callable[[], Any]) -> Any:
+    """``load()``, remembered for the rest of a batched run's transaction (``None`` too);
+    outside a batched run, always ``load()``. Only for rows of the kinds that empty the
+    cache when written (``_forget_cached_lookups``)."""
+    cache = session.info.get(BATCH_CACHE)
+    if cache is None:
+        return load()
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = cache[key] = load()
+    return value
+
+
+def _forget_cached_lookups(session: Session, _context, _instances) -> None:
+    """Before a flush that writes a séance, a room, a profile or an attendance, the cached
+    lookups may be stale: forget them (the next read queries again)."""
+    cache = session.info.get(BATCH_CACHE)
+    if not cache:
+        return
+    written = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(row, (Attendance, Seance, Room, Profile)) for row in written):
+        cache.clear()
+
+
+event.listen(Session, "before_flush", _forget_cached_lookups)
 
 
 class DatabaseTooNew(RuntimeError):

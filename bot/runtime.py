@@ -1,8 +1,9 @@
 """The running bot: sync loop, invites, back-fill and the outbox sender.
 
-Order of work per sync batch: accept/refuse invites, update room state, hand each
-new timeline event to the core (in one worker thread, so the event loop never
-blocks on the database), then — only then — store the sync token. nio's own token
+Order of work per sync batch: accept/refuse invites, update room state, hand the
+new timeline events of each room to the core together (``Core.handle_all``: few
+transactions for a backlog; in one worker thread, so the event loop never blocks on
+the database), then — only then — store the sync token. nio's own token
 store would save it before callbacks run, and a crash would lose the batch.
 Sending is a separate task that drains the outbox, so a homeserver that goes away
 delays replies but never loses or repeats them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -23,7 +25,7 @@ from bot import outbox, rooms, undecryptable
 from bot.config import Config
 from bot.core import Core, EventRetry
 from bot.db import Database
-from bot.events import parse_event
+from bot.events import Record, parse_event
 from bot.matrix import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
 from bot.models import Outbox, utcnow
 from bot.roomstate import RoomState
@@ -36,6 +38,7 @@ ENCRYPTED = "m.room.encrypted"
 OUTBOX_POLL_SECONDS = 30
 SYNC_ERROR_BACKOFF = (1, 2, 5, 10, 30)
 SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
+BACKLOG_LOG_SIZE = 20      # a catch-up worth a log line (live traffic comes one by one)
 STOP_TIMEOUT_SECONDS = 10   # tasks not stopped by then are abandoned: stopping never hangs
 SENT, REFUSED, RETRY = "sent", "refused", "retry"
 # Worth retrying the whole batch for: the homeserver or the database going away, or an
@@ -202,12 +205,28 @@ class Runtime:
         # Skipped events (history before our join) still carry room state.
         for event in batch.state + [e for e in batch.timeline if e.get("event_id") not in new_ids]:
             state.apply(event)
+        backlog: list[Record] = []
         for event in events:
+            # Events are handled with the room state of their time: a state change (or a
+            # parked event, kept in order) ends the backlog handled so far.
+            if backlog and ("state_key" in event or event.get("type") == ENCRYPTED):
+                await self.handle_backlog(backlog, state)
+                backlog = []
             state.apply(event)
             if event.get("type") == ENCRYPTED:
                 await self.park(batch.room_id, event)
-            else:
-                await self.handle_event(batch.room_id, event, state)
+            elif (record := parse_event(event, batch.room_id)) is not None:
+                backlog.append(record)
+        if backlog:
+            await self.handle_backlog(backlog, state)
+
+    async def handle_backlog(self, records: list[Record], state: RoomState) -> None:
+        """Consecutive events of one room, handled together (``Core.handle_all``)."""
+        started = time.monotonic()
+        await self.in_worker(self.core.handle_all, records, state)
+        if len(records) >= BACKLOG_LOG_SIZE:
+            log.info("handled a backlog of %d events in %s in %.2f s", len(records),
+                     state.room_id, time.monotonic() - started)
 
     async def handle_event(self, room_id: str, event: dict[str, Any], state: RoomState) -> None:
         record = parse_event(event, room_id)
