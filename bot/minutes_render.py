@@ -27,7 +27,6 @@ import re
 from typing import TYPE_CHECKING
 
 import jinja2
-from lxml import etree
 
 from bot.minutes_charts import MIN_SEANCES, Chart, history_charts
 from bot.minutes_rich import Line, Span
@@ -35,8 +34,9 @@ from bot.minutes_view import Entry, MinutesView, Person, Section
 from bot.templating import template_env
 from bot.text import clean_text, safe_url, text_lines
 
-if TYPE_CHECKING:   # python-docx is imported when a DOCX is made (start-up time)
+if TYPE_CHECKING:   # python-docx and lxml are imported when a DOCX is made (start-up time)
     from docx.opc.coreprops import CoreProperties
+    from lxml import etree
 
 MARKDOWN_TEMPLATE = "minutes.md.j2"
 HTML_TEMPLATE = "minutes.html.j2"
@@ -152,7 +152,9 @@ class _DocxWriter:
 
     def __init__(self) -> None:
         import docx
+        from lxml import etree
 
+        self._element, self._sub = etree.Element, etree.SubElement
         self.doc = docx.Document()
         body = self.doc.element.body
         # Paragraphs go before the body's final w:sectPr (python-docx's add_paragraph()
@@ -172,10 +174,10 @@ class _DocxWriter:
         self.paragraph(runs, _LIST_STYLES[min(level, len(_LIST_STYLES) - 1)])
 
     def _add_paragraph(self, style: str | None) -> etree._Element:
-        p = etree.Element(_W_P)
+        p = self._element(_W_P)
         if style:
-            properties = etree.SubElement(p, _W_PPR)
-            etree.SubElement(properties, _W_PSTYLE).set(_W_VAL, self._style_id(style))
+            properties = self._sub(p, _W_PPR)
+            self._sub(properties, _W_PSTYLE).set(_W_VAL, self._style_id(style))
         self._place(p)
         return p
 
@@ -195,26 +197,56 @@ class _DocxWriter:
             if isinstance(run, tuple):
                 self._link(paragraph, *run)
             elif isinstance(run, _Break):
-                etree.SubElement(etree.SubElement(paragraph, _W_R), _W_BR)
+                self._sub(self._sub(paragraph, _W_R), _W_BR)
             elif isinstance(run, _Styled):
-                _run(paragraph, clean_text(run), bold=run.bold, italic=run.italic,
-                     font=_CODE_FONT if run.code else None)
+                self._run(paragraph, clean_text(run), bold=run.bold, italic=run.italic,
+                          font=_CODE_FONT if run.code else None)
             elif run:
-                _run(paragraph, clean_text(run), bold=isinstance(run, _Strong))
+                self._run(paragraph, clean_text(run), bold=isinstance(run, _Strong))
 
     def _link(self, paragraph: etree._Element, text: str, url: str) -> None:
         """A real w:hyperlink (external relationship) for http(s) URLs, else plain text."""
         label = clean_text(" ".join(text_lines(text)) or url)
         href = safe_url(url)
         if not href:
-            _run(paragraph, label)
+            self._run(paragraph, label)
             return
         if href not in self._link_ids:   # python-docx's relate_to scans every relationship
             self._link_ids[href] = self.doc.part.relate_to(href, _RELATIONSHIP_HYPERLINK,
                                                            is_external=True)
-        hyperlink = etree.SubElement(paragraph, _W_HYPERLINK)
+        hyperlink = self._sub(paragraph, _W_HYPERLINK)
         hyperlink.set(_R_ID, self._link_ids[href])
-        _run(hyperlink, label, color=_HYPERLINK_COLOR, underline=True)
+        self._run(hyperlink, label, color=_HYPERLINK_COLOR, underline=True)
+
+    def _run(self, parent: etree._Element, text: str, *, bold: bool = False, italic: bool = False,
+             font: str | None = None, color: str | None = None, underline: bool = False) -> None:
+        """A ``w:r`` with its properties (in the schema's order) and its text, as python-docx
+        writes it: runs of characters in ``w:t``, a tab as ``w:tab``, a line end as ``w:br``."""
+        run = self._sub(parent, _W_R)
+        if bold or italic or font or color or underline:
+            properties = self._sub(run, _W_RPR)
+            if font:
+                fonts = self._sub(properties, _W_RFONTS)
+                fonts.set(_W_ASCII, font)
+                fonts.set(_W_HANSI, font)
+            if bold:
+                self._sub(properties, _W_B)
+            if italic:
+                self._sub(properties, _W_I)
+            if color:
+                self._sub(properties, _W_COLOR).set(_W_VAL, color)
+            if underline:
+                self._sub(properties, _W_U).set(_W_VAL, "single")
+        for piece in _LINE_BREAK_RE.split(text):
+            if piece == "\t":
+                self._sub(run, _W_TAB)
+            elif piece in ("\r", "\n"):
+                self._sub(run, _W_BR)
+            elif piece:
+                element = self._sub(run, _W_T)
+                element.text = piece
+                if len(piece.strip()) < len(piece):
+                    element.set(_XML_SPACE, "preserve")
 
     def picture(self, chart: Chart) -> None:
         """The chart across the text width, its description set, then its text alternative."""
@@ -238,37 +270,6 @@ class _DocxWriter:
         buffer = io.BytesIO()
         self.doc.save(buffer)
         return buffer.getvalue()
-
-
-def _run(parent: etree._Element, text: str, *, bold: bool = False, italic: bool = False,
-         font: str | None = None, color: str | None = None, underline: bool = False) -> None:
-    """A ``w:r`` with its properties (in the schema's order) and its text, as python-docx
-    writes it: runs of characters in ``w:t``, a tab as ``w:tab``, a line end as ``w:br``."""
-    run = etree.SubElement(parent, _W_R)
-    if bold or italic or font or color or underline:
-        properties = etree.SubElement(run, _W_RPR)
-        if font:
-            fonts = etree.SubElement(properties, _W_RFONTS)
-            fonts.set(_W_ASCII, font)
-            fonts.set(_W_HANSI, font)
-        if bold:
-            etree.SubElement(properties, _W_B)
-        if italic:
-            etree.SubElement(properties, _W_I)
-        if color:
-            etree.SubElement(properties, _W_COLOR).set(_W_VAL, color)
-        if underline:
-            etree.SubElement(properties, _W_U).set(_W_VAL, "single")
-    for piece in _LINE_BREAK_RE.split(text):
-        if piece == "\t":
-            etree.SubElement(run, _W_TAB)
-        elif piece in ("\r", "\n"):
-            etree.SubElement(run, _W_BR)
-        elif piece:
-            element = etree.SubElement(run, _W_T)
-            element.text = piece
-            if len(piece.strip()) < len(piece):
-                element.set(_XML_SPACE, "preserve")
 
 
 def _person_runs(person: Person, note_label: str = "") -> list[Run]:
