@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlmodel import Session, col, select
 
@@ -98,6 +99,10 @@ class Core:
         self.bot_user_id = bot_user_id
         self.clock = clock
         self.failures: dict[str, int] = {}   # event id → failures in a row (this run)
+        # Lookups kept from one routine event to the next (``is_routine``: they change
+        # none of them); emptied by any other event, any job, any failure, and by any flush
+        # writing such a row (``bot.db.batch_cached``).
+        self._routine_cache: dict = {}
 
     def is_facilitator(self, room: RoomState, user_id: str) -> bool:
         return is_facilitator(self.config.bot, room, user_id)
@@ -141,6 +146,12 @@ class Core:
             self.failures.pop(record.event_id, None)
         return queued
 
+    def is_routine(self, record: Record) -> bool:
+        """The bot's own event, or a message that is not a command: captured at most,
+        nothing the services watch (rencontres, séances, reminders, e-mails) changes."""
+        return record.sender == self.bot_user_id or (
+            isinstance(record, Message) and not self._is_command(record))
+
     def _is_command(self, record: Record) -> bool:
         return (isinstance(record, Message) and record.sender != self.bot_user_id
                 and parse_invocation(record.body, self.config.bot.command_prefix) is not None)
@@ -150,8 +161,7 @@ class Core:
         one transaction; lookups that do not change within it are cached (``BATCH_CACHE``).
         Any error (a listener's bad-input answer included) rolls everything back."""
         now, queued = self.clock(), 0
-        with self.db.session() as session:
-            session.info[BATCH_CACHE] = {}
+        with self._transaction(all(self.is_routine(record) for record in records)) as session:
             ids = [record.event_id for record in records]
             query = select(ProcessedEvent.event_id).where(col(ProcessedEvent.event_id).in_(ids))
             done = set(session.exec(query))
@@ -184,7 +194,8 @@ class Core:
         so one poisonous event cannot stop the sync loop for ever."""
         prefix = self.config.bot.command_prefix
         try:
-            return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record))
+            return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record),
+                                routine=self.is_routine(record))
         except UsageError as error:
             return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except Exception as error:
@@ -231,13 +242,30 @@ class Core:
                 ctx.reply(reply)
         return self._finish(record, room, action)
 
-    def _finish(self, record: Record | Job, room: RoomState, action: Callable[[Context], None]) -> int:
+    def _finish(self, record: Record | Job, room: RoomState, action: Callable[[Context], None],
+                routine: bool = False) -> int:
         """Run ``action`` and mark the event processed, all in one transaction."""
         now = self.clock()
-        with self.db.session() as session:
+        with self._transaction(routine) as session:
             if session.get(ProcessedEvent, record.event_id) is not None:
                 return 0
             return self._apply(session, record, room, now, action)
+
+    @contextmanager
+    def _transaction(self, routine: bool) -> Iterator[Session]:
+        """A session whose lookups are cached (``bot.db.batch_cached``): across routine
+        events in ``_routine_cache``; else, for this transaction only, after forgetting
+        everything cached so far (what is not routine may change any of it). A failure
+        forgets everything too: the cache may hold rows the rollback undid."""
+        if not routine:
+            self._routine_cache.clear()
+        try:
+            with self.db.session() as session:
+                session.info[BATCH_CACHE] = self._routine_cache if routine else {}
+                yield session
+        except BaseException:
+            self._routine_cache.clear()
+            raise
 
     def _apply(self, session: Session, record: Record | Job, room: RoomState, now: datetime,
                action: Callable[[Context], None]) -> int:
@@ -254,7 +282,9 @@ class Core:
     def context(self, session: Session, room: RoomState, sender: str, event_id: str,
                 now: datetime) -> Context:
         """A Context for an event — or for a service's job (sender = the bot)."""
-        stored = batch_cached(session, ("room", room.room_id), lambda: session.get(Room, room.room_id))
+        # A room not registered yet may be by the time of the next event: not cached.
+        stored = batch_cached(session, ("room", room.room_id), lambda: session.get(Room, room.room_id),
+                              keep_none=False)
         return Context(config=self.config, session=session, room=room, sender=sender,
                        event_id=event_id, now=now, bot_user_id=self.bot_user_id,
                        is_facilitator=self.is_facilitator(room, sender),

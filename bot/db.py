@@ -32,16 +32,21 @@ BATCH_CACHE = "maillage.batch_cache"
 _MISSING = object()
 
 
-def batch_cached(session: Session, key: tuple, load: Callable[[], Any]) -> Any:
-    """``load()``, remembered for the rest of a batched run's transaction (``None`` too);
-    outside a batched run, always ``load()``. Only for rows of the kinds that empty the
-    cache when written (``_forget_cached_lookups``)."""
+def batch_cached(session: Session, key: tuple, load: Callable[[], Any],
+                 keep_none: bool = True) -> Any:
+    """``load()``, remembered in the session's cache (``None`` too, unless ``keep_none``
+    is false) when it has one: a batched run's, or the one the core keeps across routine
+    events (``bot.core.Core._transaction``); else always ``load()``. Only for rows of
+    the kinds that empty the cache when written (``_forget_cached_lookups``); a row
+    remembered from an earlier transaction comes back detached, its attributes loaded."""
     cache = session.info.get(BATCH_CACHE)
     if cache is None:
         return load()
     value = cache.get(key, _MISSING)
     if value is _MISSING:
-        value = cache[key] = load()
+        value = load()
+        if value is not None or keep_none:
+            cache[key] = value
     return value
 
 

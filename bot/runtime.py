@@ -73,6 +73,9 @@ class Runtime:
         self.ready = asyncio.Event()
         self._change_listeners: list[asyncio.Event] = []
         self._parked = True   # encrypted events may wait for their keys: look at start
+        self._known_rooms: set[str] = set()   # registered rooms (never unregistered)
+        self._changed = False   # this batch handled more than plain messages
+        self._queued = False    # this batch put messages in the outbox
 
     # --- what services see (bot.services.ServiceHost) --------------------------------
 
@@ -87,7 +90,11 @@ class Runtime:
         self.outbox_wakeup.set()
 
     def subscribe_changes(self) -> asyncio.Event:
-        """An event set after every sync batch that handled something (data may have changed)."""
+        """An event set after the first sync batch, then after every batch that handled
+        more than routine events (``Core.is_routine``: plain messages, the bot's own): a
+        command, an edit, a reaction, an invite… may have changed what services watch. A
+        captured message changes nothing they read, and waking them for each one would
+        cost more than capturing it."""
         event = asyncio.Event()
         self._change_listeners.append(event)
         return event
@@ -157,6 +164,7 @@ class Runtime:
         full_state = True  # room state is only in memory: ask for all of it on resume
         failures = 0
         self.outbox_wakeup.set()  # drain what a previous run left unsent
+        first_batch = True
         while True:
             timeout = 0 if full_state else self.config.matrix.sync_timeout_ms
             try:
@@ -173,11 +181,15 @@ class Runtime:
             failures = 0
             await asyncio.to_thread(store.save_sync_token, batch.next_batch)
             since, first_start, full_state = batch.next_batch, False, False
-            self.outbox_wakeup.set()
-            self._notify_changes()
+            if self._queued:
+                self.outbox_wakeup.set()
+            if self._changed or first_batch:
+                self._notify_changes()
+            first_batch = self._queued = self._changed = False
             self.ready.set()
 
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:
+        self._queued = self._changed = False   # a retried batch starts over
         for invite in batch.invites:
             await self.handle_invite(invite)
         for room_batch in batch.joined:
@@ -196,6 +208,7 @@ class Runtime:
         if await self._try(self.matrix.join(invite.room_id), "join"):
             prefix = self.config.bot.command_prefix
             await self.in_worker(rooms.register, self.db, invite.room_id, utcnow(), prefix)
+            self._queued = self._changed = True   # the welcome
             log.info("joined %s, invited by %s", invite.room_id, invite.inviter)
 
     async def handle_room(self, batch: RoomBatch, since: str | None, first_start: bool) -> None:
@@ -223,7 +236,10 @@ class Runtime:
     async def handle_backlog(self, records: list[Record], state: RoomState) -> None:
         """Consecutive events of one room, handled together (``Core.handle_all``)."""
         started = time.monotonic()
-        await self.in_worker(self.core.handle_all, records, state)
+        if await self.in_worker(self.core.handle_all, records, state):
+            self._queued = True
+        if not all(self.core.is_routine(record) for record in records):
+            self._changed = True
         if len(records) >= BACKLOG_LOG_SIZE:
             log.info("handled a backlog of %d events in %s in %.2f s", len(records),
                      state.room_id, time.monotonic() - started)
@@ -232,6 +248,7 @@ class Runtime:
         record = parse_event(event, room_id)
         if record is not None:
             await self.in_worker(self.core.handle, record, state)
+            self._queued = self._changed = True   # rare (a late key): no need to tell apart
 
     # --- encrypted events waiting for their keys ----------------------------------
 
@@ -266,7 +283,7 @@ class Runtime:
                           first_start: bool) -> list[dict[str, Any]]:
         """The events to handle: never history from before the bot joined; gaps back-filled."""
         join = own_join_index(batch.timeline, self.matrix.user_id)
-        known = await self.in_worker(rooms.is_known, self.db, batch.room_id)
+        known = await self._is_known(batch.room_id)
         if not known and (first_start or join is None):
             # Joined before this database existed (a fresh database on an account already
             # in rooms): that history is not ours to capture, even after our join.
@@ -274,6 +291,7 @@ class Runtime:
             return []
         if join is not None:
             await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            self._changed = True
             return batch.timeline[join + 1:]
         if batch.limited and since and batch.prev_batch:
             gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
@@ -281,6 +299,16 @@ class Runtime:
             seen = {e.get("event_id") for e in batch.timeline}
             return [e for e in gap if e.get("event_id") not in seen] + batch.timeline
         return batch.timeline
+
+    async def _is_known(self, room_id: str) -> bool:
+        """Is the room registered? Asked of the database until it is, then remembered (a
+        room is never unregistered): one query less per sync batch."""
+        if room_id in self._known_rooms:
+            return True
+        if await self.in_worker(rooms.is_known, self.db, room_id):
+            self._known_rooms.add(room_id)
+            return True
+        return False
 
     # --- outbox -------------------------------------------------------------------
 

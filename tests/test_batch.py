@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
+from bot import rooms
 from bot.core import SET_ASIDE_AFTER, Core, EventRetry
 from bot.events import Message, Reaction
 from bot.models import Item, ItemKind, Outbox, ProcessedEvent, Profile, SetAsideEvent
@@ -25,6 +26,7 @@ def message(number: int, body: str, sender: str = MEMBER) -> Message:
 
 @pytest.fixture
 def core(config, db, room):
+    rooms.register(db, ROOM, NOW, None)   # as the runtime does when it joins
     core = Core(config, db, BOT, clock=lambda: NOW)
     core.handle(Message("$open", ROOM, FACILITATOR, "!seance ouvrir", NOW), room)
     return core
@@ -109,3 +111,25 @@ def test_a_crashing_event_in_a_run_is_set_aside_alone(core, db, room, caplog):
     assert discussion(db) == ["avant", "après"]
     with db.session() as session:
         assert [row.event_id for row in session.exec(select(SetAsideEvent))] == ["$b2"]
+
+
+def test_live_messages_one_by_one_reuse_lookups_across_transactions(core, db, room):
+    with Counter(db) as counter:
+        for n in range(1, 51):
+            core.handle(message(n, f"message {n}"), room)
+    assert len(discussion(db)) == 50 and counter.commits == 50
+    # Per message: the processed check, its item, first version and mark; a commit.
+    assert counter.statements <= 5 * 50 + 10, counter.statements
+
+
+def test_what_a_command_changes_is_read_again_by_the_next_message(core, db, room):
+    core.handle(message(1, "avant le profil"), room)
+    core.handle(message(2, "!profil Cheffe de projet ; CE Beauvais"), room)
+    core.handle(message(3, "après le profil"), room)
+    core.handle(message(4, "!seance clore", FACILITATOR), room)
+    core.handle(message(5, "après la clôture"), room)
+    with db.session() as session:
+        items = session.exec(select(Item).where(Item.kind == ItemKind.DISCUSSION).order_by(Item.id))
+        assert [(i.text, i.structure) for i in items] == [("avant le profil", ""),
+                                                         ("après le profil", "CE Beauvais")]
+
