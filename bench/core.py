@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot import rooms
 from bot.config import parse_config
 from bot.core import Core
 from bot.db import Database
@@ -58,6 +59,7 @@ def run(url: str, label: str) -> None:
                                       "password": "bench-password"}, "database": {"url": url}}, env={})
     db = Database(url)
     db.upgrade()
+    rooms.register(db, ROOM, NOW, None)   # as the runtime does when it joins
     core, room = Core(config, db, "@maillage:localhost", clock=lambda: NOW), room_state()
     core.handle(Message("$open", ROOM, FACILITATOR, "!seance ouvrir Séance de mesure", NOW), room)
     print(f"{label} ({COUNT} events each)")

@@ -29,6 +29,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Key of ``Session.info`` holding the lookups cached for a batched run (``bot.core``):
 # present only in those sessions, emptied whenever a flush writes a cached kind of row.
 BATCH_CACHE = "maillage.batch_cache"
+# The rows that may be cached, by the first element of their cache keys.
+CACHED_KINDS = {Seance: "open_seance", Room: "room", Profile: "profile", Attendance: "attendance"}
 _MISSING = object()
 
 
@@ -52,13 +54,15 @@ def batch_cached(session: Session, key: tuple, load: Callable[[], Any],
 
 def _forget_cached_lookups(session: Session, _context, _instances) -> None:
     """Before a flush that writes a séance, a room, a profile or an attendance, the cached
-    lookups may be stale: forget them (the next read queries again)."""
+    lookups of that kind may be stale: forget them (the next read queries again). The
+    cache keys start with the kind's name (``CACHED_KINDS``)."""
     cache = session.info.get(BATCH_CACHE)
     if not cache:
         return
-    written = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(row, (Attendance, Seance, Room, Profile)) for row in written):
-        cache.clear()
+    written = {CACHED_KINDS[type(row)] for row in (*session.new, *session.dirty, *session.deleted)
+               if type(row) in CACHED_KINDS}
+    for key in [key for key in cache if key[0] in written]:
+        del cache[key]
 
 
 event.listen(Session, "before_flush", _forget_cached_lookups)
