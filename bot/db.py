@@ -39,8 +39,9 @@ def batch_cached(session: Session, key: tuple, load: Callable[[], Any],
     """``load()``, remembered in the session's cache (``None`` too, unless ``keep_none``
     is false) when it has one: a batched run's, or the one the core keeps across routine
     events (``bot.core.Core._transaction``); else always ``load()``. Only for rows of
-    the kinds that empty the cache when written (``_forget_cached_lookups``); a row
-    remembered from an earlier transaction comes back detached, its attributes loaded."""
+    the kinds that empty the cache when written (``_forget_cached_lookups``). A row
+    remembered from an earlier transaction is attached to this session again without a
+    query (``merge(load=False)``): changes made to it are saved like any other."""
     cache = session.info.get(BATCH_CACHE)
     if cache is None:
         return load()
@@ -49,6 +50,8 @@ def batch_cached(session: Session, key: tuple, load: Callable[[], Any],
         value = load()
         if value is not None or keep_none:
             cache[key] = value
+    elif value is not None and value not in session:
+        value = cache[key] = session.merge(value, load=False)
     return value
 
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from bot import rooms
+from bot import capture, rooms
 from bot.core import SET_ASIDE_AFTER, Core, EventRetry
 from bot.events import Message, Reaction
-from bot.models import Item, ItemKind, Outbox, ProcessedEvent, Profile, SetAsideEvent
+from bot.models import Item, ItemKind, Outbox, ProcessedEvent, Profile, Seance, SetAsideEvent
 from commands.registry import REGISTRY
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
@@ -133,3 +133,20 @@ def test_what_a_command_changes_is_read_again_by_the_next_message(core, db, room
         assert [(i.text, i.structure) for i in items] == [("avant le profil", ""),
                                                          ("après le profil", "CE Beauvais")]
 
+
+
+def test_a_row_kept_from_an_earlier_event_is_saved_when_changed(core, db, room):
+    """A lookup cached across routine events comes back attached to the new transaction:
+    a listener that changes it changes the database."""
+    def rename(ctx, record):
+        if record.body == "renomme":
+            capture.open_seance(ctx.session, ctx.room_id).title = "Titre changé"
+
+    core.handle(message(1, "premier"), room)         # caches the open séance
+    REGISTRY.listeners["message"].append(rename)
+    try:
+        core.handle(message(2, "renomme"), room)
+    finally:
+        REGISTRY.listeners["message"].remove(rename)
+    with db.session() as session:
+        assert session.exec(select(Seance)).one().title == "Titre changé"
