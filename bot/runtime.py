@@ -76,7 +76,6 @@ class Runtime:
         self._known_rooms: set[str] = set()   # registered rooms (never unregistered)
         self._changed = False   # this batch handled more than plain messages
         self._queued = False    # this batch put messages in the outbox
-        self._outbox_retrying = False   # the last outbox round stopped on a transient failure
 
     # --- what services see (bot.services.ServiceHost) --------------------------------
 
@@ -182,10 +181,7 @@ class Runtime:
             failures = 0
             await asyncio.to_thread(store.save_sync_token, batch.next_batch)
             since, first_start, full_state = batch.next_batch, False, False
-            # The outbox: when something was queued, when what the batch held may unblock a
-            # send (a room just joined, new members), and after every batch while a send
-            # is waiting to be retried (not only after its backoff).
-            if self._queued or self._changed or self._outbox_retrying:
+            if self._queued:
                 self.outbox_wakeup.set()
             if self._changed or first_batch:
                 self._notify_changes()
@@ -321,8 +317,7 @@ class Runtime:
         while True:
             await wait_event(self.outbox_wakeup, delay)
             self.outbox_wakeup.clear()
-            self._outbox_retrying = not await self._drain_safely()
-            if not self._outbox_retrying:
+            if await self._drain_safely():
                 delay, failures = OUTBOX_POLL_SECONDS, 0
             else:
                 delay = SEND_RETRY_BACKOFF[min(failures, len(SEND_RETRY_BACKOFF) - 1)]
