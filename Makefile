@@ -36,6 +36,7 @@ bench: $(STAMP)
 	./scripts/install-system-deps.sh
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/minutes.py
+	$(BIN)/python bench/catchup.py
 	$(MAKE) tests/e2ee/node_modules
 	$(BIN)/python bench/encrypted.py
 

@@ -1,10 +1,13 @@
-"""Throughput of the core: events handled per second through ``Core.handle``.
+"""Throughput of the core: events handled per second through ``Core.handle`` (live
+traffic: one transaction per event) and ``Core.handle_all`` (a backlog after downtime:
+one transaction per run of plain events, one per command).
 
-Each event is one database transaction (changes + processed marker + outbox rows),
-as in production. Runs on SQLite in a temporary folder (WAL, synchronous=FULL), and
+Each transaction holds the changes, the processed markers and the outbox rows, as in
+production. Runs on SQLite in a temporary folder (WAL, synchronous=FULL), and
 on PostgreSQL when ``MAILLAGE_BENCH_PG`` holds a URL. Measures, during an open séance:
 free discussion messages, commands with a reply (``!aide profil``), captured items
-(``!info``) and edits. No assertions: figures to watch.
+(``!info``), edits, and a backlog of discussion with a command every 50 messages.
+No assertions: figures to watch.
 
     python bench/core.py
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot import rooms
 from bot.config import parse_config
 from bot.core import Core
 from bot.db import Database
@@ -40,9 +44,11 @@ def room_state() -> RoomState:
     return state
 
 
-def timed(label: str, core: Core, room: RoomState, records: list) -> None:
+def timed(label: str, core: Core, room: RoomState, records: list, backlog: bool = False) -> None:
     started = time.perf_counter()
-    for record in records:
+    if backlog:
+        core.handle_all(records, room)
+    for record in [] if backlog else records:
         core.handle(record, room)
     elapsed = time.perf_counter() - started
     print(f"  {label:<32} {len(records) / elapsed:8.0f} events/s   {elapsed / len(records) * 1000:6.2f} ms/event")
@@ -53,6 +59,7 @@ def run(url: str, label: str) -> None:
                                       "password": "bench-password"}, "database": {"url": url}}, env={})
     db = Database(url)
     db.upgrade()
+    rooms.register(db, ROOM, NOW, None)   # as the runtime does when it joins
     core, room = Core(config, db, "@maillage:localhost", clock=lambda: NOW), room_state()
     core.handle(Message("$open", ROOM, FACILITATOR, "!seance ouvrir Séance de mesure", NOW), room)
     print(f"{label} ({COUNT} events each)")
@@ -64,6 +71,10 @@ def run(url: str, label: str) -> None:
           [Message(f"$i{n}", ROOM, PEOPLE[n % 40], f"!info point n°{n}", NOW) for n in range(COUNT)])
     timed("edits of discussion messages", core, room,
           [Edit(f"$e{n}", ROOM, PEOPLE[n % 40], f"$m{n}", f"Message corrigé n°{n}", NOW) for n in range(COUNT)])
+    backlog = [Message(f"$b{n}", ROOM, PEOPLE[n % 40],
+                       "!aide profil" if n % 50 == 49 else f"Message en retard n°{n}", NOW)
+               for n in range(COUNT)]
+    timed("backlog (handle_all, 2% commands)", core, room, backlog, backlog=True)
     db.dispose()
 
 

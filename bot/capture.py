@@ -32,6 +32,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.config import Config
 from bot.context import Context
+from bot.db import batch_cached
 from bot.dates import DateError, parse_due_date
 from bot.events import Edit, Message, Reaction, Redaction, pills
 from bot.models import (
@@ -145,8 +146,14 @@ Reinterpret = Callable[[Context, Item, str], str | None]
 # --- lookups ------------------------------------------------------------------------------------
 
 def open_seance(session: Session, room_id: str) -> Seance | None:
-    query = select(Seance).where(Seance.room_id == room_id, Seance.status == SeanceStatus.OPEN)
-    return session.exec(query).first()
+    """The room's open séance (read once per batched run: ``bot.db.batch_cached``)."""
+    def load() -> Seance | None:
+        query = select(Seance).where(Seance.room_id == room_id, Seance.status == SeanceStatus.OPEN)
+        return session.exec(query).first()
+    seance = batch_cached(session, ("open_seance", room_id), load)
+    if seance is not None and seance.status != SeanceStatus.OPEN:   # closed, not yet flushed
+        return load()
+    return seance
 
 
 def latest_seance(session: Session, room_id: str) -> Seance | None:
@@ -382,14 +389,16 @@ def parse_resource(args: str) -> Capture:
 # --- storing items --------------------------------------------------------------------------------
 
 def store(ctx: Context, seance: Seance, capture: Capture, *, parent_event_id: str | None = None,
-          topic_id: int | None = None) -> tuple[Item, bool]:
+          topic_id: int | None = None, new_message: bool = False) -> tuple[Item, bool]:
     """Create or update the item of ``ctx.event_id``; True when the message is new to the séance.
+    ``new_message``: the caller knows no item can exist yet (a message seen for the first
+    time), which spares a lookup per captured message.
 
     A new message takes its place in the current topic (or ``topic_id``) under
     ``parent_event_id``; an edited one keeps its place and only changes what it says.
     A météo is one per person: the latest message carries it.
     """
-    item = item_by_event(ctx.session, ctx.event_id)
+    item = None if new_message else item_by_event(ctx.session, ctx.event_id)
     fresh = item is None
     if capture.kind == ItemKind.METEO:
         item = _one_meteo_per_person(ctx, seance, item)
@@ -463,10 +472,10 @@ def _forget_message(session: Session, event_id: str) -> None:
 
 # --- versions (Matrix edits) ----------------------------------------------------------------------
 
-def remember_original(ctx: Context, item: Item, text: str) -> None:
+def remember_original(ctx: Context, item: Item, text: str, new_message: bool = False) -> None:
     """Keep the message's first version (with its mentions and HTML), to return to it if
-    its edits are redacted."""
-    if ctx.session.get(ItemEdit, item.event_id) is None:
+    its edits are redacted; ``new_message``: none can be stored yet (see ``store``)."""
+    if new_message or ctx.session.get(ItemEdit, item.event_id) is None:
         ctx.session.add(ItemEdit(event_id=item.event_id, item_event_id=item.event_id, text=text,
                                  edited_at=ctx.now, mentions=list(ctx.mentions),
                                  formatted_body=ctx.formatted_body))
@@ -577,11 +586,13 @@ def on_message(ctx: Context, message: Message) -> None:
         _capture_meteo_answer(ctx, seance, message, target)
         return
     root = _root_item(ctx.session, seance, target)
+    # The event is being handled for the first time (the core skips processed ones):
+    # neither its item nor its first version can exist yet.
     item, _ = store(ctx, seance, Capture(ItemKind.DISCUSSION, text=message.body,
                                          formatted=message.formatted_body),
                     parent_event_id=root.event_id if root else None,
-                    topic_id=root.topic_id if root else None)
-    remember_original(ctx, item, message.body)
+                    topic_id=root.topic_id if root else None, new_message=True)
+    remember_original(ctx, item, message.body, new_message=True)
 
 
 def _capture_meteo_answer(ctx: Context, seance: Seance, message: Message, prompt: str) -> None:
@@ -620,9 +631,11 @@ def on_reaction(ctx: Context, reaction: Reaction) -> None:
 
 def mark_present(session: Session, seance: Seance, user_id: str, now: datetime) -> None:
     """Someone took part; a facilitator's correction (``!presence``) is never overridden."""
-    if session.get(Attendance, (seance.id, user_id)) is None:
-        session.add(Attendance(seance_id=seance.id, user_id=user_id, first_seen_at=now))
-        session.flush()
+    key = ("attendance", seance.id, user_id)
+    if batch_cached(session, key, lambda: session.get(Attendance, (seance.id, user_id))) is None:
+        row = Attendance(seance_id=seance.id, user_id=user_id, first_seen_at=now)
+        session.add(row)
+        session.flush()   # empties a batched run's cache (Attendance written): read again
 
 
 def correct_presence(session: Session, seance: Seance, user_id: str, present: bool,

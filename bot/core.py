@@ -6,6 +6,15 @@ So a crash before the commit replays the event; a crash after it resends the
 outbox with the same transaction ids, which the homeserver deduplicates.
 Bad input rolls the whole transaction back and only the French answer is kept.
 
+A backlog (a sync batch, a back-filled gap) goes through ``handle_all``: each run of
+events that are not commands (plain messages, edits, reactions, redactions, the bot's
+own events) shares one transaction — its changes, its processed marks and its outbox
+rows commit together or not at all — while each command keeps its own, so a bad
+command still rolls back alone. When a shared transaction fails for any reason other
+than the database being unavailable, it is rolled back whole and its events are
+handled again one transaction each, with the per-event rules below: one bad event
+never takes the others of its run down.
+
 A failure is never a reason to lose an event. The database being unavailable
 (locked, connection lost…: ``bot.db.is_transient``) propagates, so the runtime
 retries the whole batch later with the event still unprocessed. Any other error is
@@ -19,16 +28,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterator
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 import commands  # noqa: F401  (registers every command)
 from bot.config import Config
 from bot.context import Context, Outgoing
-from bot.db import Database, is_transient
+from bot.db import BATCH_CACHE, Database, batch_cached, is_transient
 from bot.events import Edit, Message, PollResponse, Reaction, Record, Redaction
 from bot.models import Outbox, ProcessedEvent, Room, utcnow
 from bot.roomstate import RoomState, is_facilitator
@@ -90,6 +100,10 @@ class Core:
         self.bot_user_id = bot_user_id
         self.clock = clock
         self.failures: dict[str, int] = {}   # event id → failures in a row (this run)
+        # Lookups kept from one routine event to the next (``is_routine``: they change
+        # none of them); emptied by any other event, any job, any failure, and by any flush
+        # writing such a row (``bot.db.batch_cached``).
+        self._routine_cache: dict = {}
 
     def is_facilitator(self, room: RoomState, user_id: str) -> bool:
         return is_facilitator(self.config.bot, room, user_id)
@@ -101,6 +115,69 @@ class Core:
         queued = self._handle(record, room)
         self.failures.pop(record.event_id, None)
         return queued
+
+    def handle_all(self, records: list[Record], room: RoomState) -> int:
+        """Handle a backlog of one room in order, with as few transactions as correctness
+        allows (module docstring); returns the number of messages queued. Raises like
+        ``handle`` when an event is left unprocessed: the caller retries the whole list,
+        whose already handled events are then skipped."""
+        queued, run = 0, []
+        for record in records:
+            if self._is_command(record):
+                queued += self.handle_run(run, room) if run else 0
+                queued += self.handle(record, room)
+                run = []
+            else:
+                run.append(record)
+        return queued + (self.handle_run(run, room) if run else 0)
+
+    def handle_run(self, records: list[Record], room: RoomState) -> int:
+        """Events that are not commands, in one transaction; should it fail, one by one."""
+        if len(records) == 1:
+            return self.handle(records[0], room)
+        try:
+            queued = self._finish_run(records, room)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.info("a run of %d events in %s failed together (%r): handling them one by one",
+                     len(records), room.room_id, error)
+            return sum(self.handle(record, room) for record in records)
+        for record in records:
+            self.failures.pop(record.event_id, None)
+        return queued
+
+    def is_routine(self, record: Record) -> bool:
+        """The bot's own event, or a message that is not a command: captured at most,
+        nothing the services watch (rencontres, séances, reminders, e-mails) changes."""
+        return record.sender == self.bot_user_id or (
+            isinstance(record, Message) and not self._is_command(record))
+
+    def _is_command(self, record: Record) -> bool:
+        return (isinstance(record, Message) and record.sender != self.bot_user_id
+                and parse_invocation(record.body, self.config.bot.command_prefix) is not None)
+
+    def _finish_run(self, records: list[Record], room: RoomState) -> int:
+        """Run the listeners of each not yet processed event and mark it processed, all in
+        one transaction; lookups that do not change within it are cached (``BATCH_CACHE``).
+        Any error (a listener's bad-input answer included) rolls everything back."""
+        now, queued = self.clock(), 0
+        with self._transaction(all(self.is_routine(record) for record in records)) as session:
+            ids = [record.event_id for record in records]
+            query = select(ProcessedEvent.event_id).where(col(ProcessedEvent.event_id).in_(ids))
+            done = set(session.exec(query))
+            for record in records:
+                if record.event_id in done:
+                    continue
+                done.add(record.event_id)
+                queued += self._apply(session, record, room, now, self._listeners_of(record))
+        return queued
+
+    def _listeners_of(self, record: Record) -> Callable[[Context], None]:
+        if record.sender == self.bot_user_id:
+            return lambda ctx: None
+        kind = "message" if isinstance(record, Message) else LISTENER_KIND[type(record)]
+        return lambda ctx: REGISTRY.notify(kind, ctx, record)
 
     def _handle(self, record: Record, room: RoomState) -> int:
         if record.sender == self.bot_user_id:
@@ -118,7 +195,8 @@ class Core:
         so one poisonous event cannot stop the sync loop for ever."""
         prefix = self.config.bot.command_prefix
         try:
-            return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record))
+            return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record),
+                                routine=self.is_routine(record))
         except UsageError as error:
             return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except Exception as error:
@@ -165,24 +243,49 @@ class Core:
                 ctx.reply(reply)
         return self._finish(record, room, action)
 
-    def _finish(self, record: Record | Job, room: RoomState, action: Callable[[Context], None]) -> int:
+    def _finish(self, record: Record | Job, room: RoomState, action: Callable[[Context], None],
+                routine: bool = False) -> int:
         """Run ``action`` and mark the event processed, all in one transaction."""
         now = self.clock()
-        with self.db.session() as session:
+        with self._transaction(routine) as session:
             if session.get(ProcessedEvent, record.event_id) is not None:
                 return 0
-            ctx = self.context(session, room, record.sender, record.event_id, now)
-            if isinstance(record, (Message, Edit)):
-                ctx.mentions, ctx.formatted_body = record.mentions, record.formatted_body
-            ctx.thread_root = getattr(record, "thread_root", None)   # replies go in the thread
-            action(ctx)
-            session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
-            return store_outgoing(session, ctx.outgoing, record.event_id, now)
+            return self._apply(session, record, room, now, action)
+
+    @contextmanager
+    def _transaction(self, routine: bool) -> Iterator[Session]:
+        """A session whose lookups are cached (``bot.db.batch_cached``): across routine
+        events in ``_routine_cache``; else, for this transaction only, after forgetting
+        everything cached so far (what is not routine may change any of it). A failure
+        forgets everything too: the cache may hold rows the rollback undid."""
+        if not routine:
+            self._routine_cache.clear()
+        try:
+            with self.db.session() as session:
+                session.info[BATCH_CACHE] = self._routine_cache if routine else {}
+                yield session
+        except BaseException:
+            self._routine_cache.clear()
+            raise
+
+    def _apply(self, session: Session, record: Record | Job, room: RoomState, now: datetime,
+               action: Callable[[Context], None]) -> int:
+        """Inside the caller's transaction: run ``action``, mark the event processed and
+        queue what it sends."""
+        ctx = self.context(session, room, record.sender, record.event_id, now)
+        if isinstance(record, (Message, Edit)):
+            ctx.mentions, ctx.formatted_body = record.mentions, record.formatted_body
+        ctx.thread_root = getattr(record, "thread_root", None)   # replies go in the thread
+        action(ctx)
+        session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
+        return store_outgoing(session, ctx.outgoing, record.event_id, now)
 
     def context(self, session: Session, room: RoomState, sender: str, event_id: str,
                 now: datetime) -> Context:
         """A Context for an event — or for a service's job (sender = the bot)."""
-        stored = session.get(Room, room.room_id)
+        # A room not registered yet may be by the time of the next event: not cached.
+        stored = batch_cached(session, ("room", room.room_id), lambda: session.get(Room, room.room_id),
+                              keep_none=False)
         return Context(config=self.config, session=session, room=room, sender=sender,
                        event_id=event_id, now=now, bot_user_id=self.bot_user_id,
                        is_facilitator=self.is_facilitator(room, sender),

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import dateparser
 from dateutil.rrule import FR, MO, MONTHLY, SA, SU, TH, TU, WE, WEEKLY, rrule
 
 from bot.text import excerpt
@@ -429,6 +428,8 @@ def _offset_date(match: re.Match[str], tz: ZoneInfo, now: datetime) -> date:
     # French idioms: "dans huit jours" is in a week, "dans quinze jours" in two.
     if unit == "jours" and count in _DAY_IDIOMS_IN_WEEKS:
         count, unit = _DAY_IDIOMS_IN_WEEKS[count], "semaines"
+    import dateparser   # on first use: 0.1 s off the bot's start-up
+
     # dateparser does not know "quinze" and mishandles decimals: give it
     # a plain "dans <digits> <unit>" that our regex has already validated.
     parsed = dateparser.parse(

@@ -1,7 +1,10 @@
 """Database access: engine, sessions and Alembic migrations.
 
 SQLite by default, PostgreSQL by URL. Migrations run one transaction per step and
-a database stamped by a newer Maillage is refused rather than silently used.
+a database stamped by a newer Maillage is refused rather than silently used. Alembic
+(0.1–0.7 s to import) is imported only when a migration is actually pending: the
+stored revision is read with one query and the head from the migration files' own
+``revision``/``down_revision`` lines.
 All calls here are blocking: the runtime calls them from its single worker thread
 (``bot.runtime``), never from the event loop itself.
 """
@@ -10,19 +13,62 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
+import re
+
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
+from bot.models import Attendance, Profile, Room, Seance
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Key of ``Session.info`` holding the lookups cached for a batched run (``bot.core``):
+# present only in those sessions, emptied whenever a flush writes a cached kind of row.
+BATCH_CACHE = "maillage.batch_cache"
+# The rows that may be cached, by the first element of their cache keys.
+CACHED_KINDS = {Seance: "open_seance", Room: "room", Profile: "profile", Attendance: "attendance"}
+_MISSING = object()
+
+
+def batch_cached(session: Session, key: tuple, load: Callable[[], Any],
+                 keep_none: bool = True) -> Any:
+    """``load()``, remembered in the session's cache (``None`` too, unless ``keep_none``
+    is false) when it has one: a batched run's, or the one the core keeps across routine
+    events (``bot.core.Core._transaction``); else always ``load()``. Only for rows of
+    the kinds that empty the cache when written (``_forget_cached_lookups``). A row
+    remembered from an earlier transaction is attached to this session again without a
+    query (``merge(load=False)``): changes made to it are saved like any other."""
+    cache = session.info.get(BATCH_CACHE)
+    if cache is None:
+        return load()
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = load()
+        if value is not None or keep_none:
+            cache[key] = value
+    elif value is not None and value not in session:
+        value = cache[key] = session.merge(value, load=False)
+    return value
+
+
+def _forget_cached_lookups(session: Session, _context, _instances) -> None:
+    """Before a flush that writes a séance, a room, a profile or an attendance, the cached
+    lookups of that kind may be stale: forget them (the next read queries again). The
+    cache keys start with the kind's name (``CACHED_KINDS``)."""
+    cache = session.info.get(BATCH_CACHE)
+    if not cache:
+        return
+    written = {CACHED_KINDS[type(row)] for row in (*session.new, *session.dirty, *session.deleted)
+               if type(row) in CACHED_KINDS}
+    for key in [key for key in cache if key[0] in written]:
+        del cache[key]
+
+
+event.listen(Session, "before_flush", _forget_cached_lookups)
 
 
 class DatabaseTooNew(RuntimeError):
@@ -71,34 +117,59 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _alembic_config(connection) -> AlembicConfig:
+REVISION_RE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*['"]?([^'"\s]+)['"]?""",
+                         re.MULTILINE)
+
+
+def _alembic_config(connection):
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
     return cfg
 
 
+def known_revisions() -> dict[str, str | None]:
+    """Each migration's revision → its parent, read from the files without Alembic."""
+    chain: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("[0-9]*.py")):
+        found = dict(REVISION_RE.findall(path.read_text(encoding="utf-8")))
+        parent = found.get("down_revision")
+        chain[found["revision"]] = None if parent in (None, "None") else parent
+    return chain
+
+
 def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    """The newest revision: the one no other migration builds on (the chain is linear)."""
+    chain = known_revisions()
+    [head] = set(chain) - set(chain.values())
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is stamped with (Alembic's table), None when empty."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Migrate to the newest schema; returns (revision before, revision after)."""
-    before = current_revision(engine)
-    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
-    if before is not None and before not in {s.revision for s in scripts.walk_revisions()}:
+    before, head = current_revision(engine), head_revision()
+    if before is not None and before not in known_revisions():
         raise DatabaseTooNew(
             f"the database is at revision {before}, unknown to this Maillage: "
             "it was upgraded by a newer version; refusing to use it"
         )
+    if before == head:
+        return before, head   # the usual start: nothing to migrate, Alembic not imported
+    from alembic import command
+
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "head")
-    return before, head_revision()
+    return before, head
 
 
 class Database:

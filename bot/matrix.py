@@ -149,6 +149,10 @@ class MatrixClient:
 
     async def login(self) -> None:
         """Reuse the stored device; else the configured token; else a password login."""
+        await self._login()
+        self._skip_empty_room_saves()
+
+    async def _login(self) -> None:
         stored = await asyncio.to_thread(self.store.load_credentials, self.config.homeserver,
                                          self.config.user_id)
         if stored and await self._restore(stored.access_token, stored.device_id):
@@ -163,6 +167,21 @@ class MatrixClient:
         if isinstance(response, LoginError):
             raise MatrixError("login", response)
         await self._save()
+
+    def _skip_empty_room_saves(self) -> None:
+        """nio saves the rooms that became encrypted after every sync, even when none did:
+        a crypto-store transaction (an account lookup and a commit) per sync, the largest
+        part of the cost of reading one live message. Saving nothing is skipped."""
+        store = self.client.store
+        if store is None or getattr(store, "_maillage_skips_empty", False):
+            return
+        save = store.save_encrypted_rooms
+
+        def save_encrypted_rooms(rooms) -> None:
+            if rooms:
+                save(rooms)
+        store.save_encrypted_rooms = save_encrypted_rooms
+        store._maillage_skips_empty = True
 
     async def _restore(self, token: str, device_id: str | None) -> bool:
         self.client.access_token = token

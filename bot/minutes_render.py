@@ -3,14 +3,15 @@
 The view-model (`bot.minutes_view.MinutesView`) is built elsewhere; here it is
 only laid out. Markdown and HTML come from logic-free Jinja2 templates (packaged
 in `templates/`, overridable by file name from a directory named in config);
-DOCX is written with python-docx from the same view-model.
+DOCX is written from the same view-model: python-docx's document (imported on
+first use) with paragraphs and runs written as plain lxml elements (``_DocxWriter``).
 
 User text is escaped in every format:
 - HTML: Jinja2 autoescape (`.html.j2`), plus the `br` and `link` filters;
 - Markdown: the `md`, `md_line` and `md_link` filters, so that user text can
   neither format nor link nor inject HTML, in the `.md` file nor in the HTML
   made from it for the room (`markdown_to_room_html`, sanitised by nh3 anyway);
-- DOCX: plain runs (python-docx escapes XML), links only to http/https.
+- DOCX: text set as element text (lxml escapes XML), links only to http/https.
 A participant's own formatting (`Entry.rich`, bot.minutes_rich) becomes Markdown
 emphasis, sanitised HTML tags and styled DOCX runs; nothing else of it survives.
 """
@@ -22,20 +23,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import docx
+import re
+from typing import TYPE_CHECKING
+
 import jinja2
-from docx.opc.constants import RELATIONSHIP_TYPE
-from docx.opc.coreprops import CoreProperties
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.shared import Cm, RGBColor
-from docx.text.paragraph import Paragraph
 
 from bot.minutes_charts import MIN_SEANCES, Chart, history_charts
 from bot.minutes_rich import Line, Span
 from bot.minutes_view import Entry, MinutesView, Person, Section
 from bot.templating import template_env
 from bot.text import clean_text, safe_url, text_lines
+
+if TYPE_CHECKING:   # python-docx and lxml are imported when a DOCX is made (start-up time)
+    from docx.opc.coreprops import CoreProperties
+    from lxml import etree
 
 MARKDOWN_TEMPLATE = "minutes.md.j2"
 HTML_TEMPLATE = "minutes.html.j2"
@@ -96,6 +97,16 @@ def with_charts(view: MinutesView) -> MinutesView:
 # --- DOCX ---------------------------------------------------------------------------
 
 _HYPERLINK_COLOR = "1F4E79"
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_P, _W_PPR, _W_PSTYLE, _W_R, _W_RPR, _W_T = (_W + "p", _W + "pPr", _W + "pStyle", _W + "r",
+                                               _W + "rPr", _W + "t")
+_W_RFONTS, _W_B, _W_I, _W_COLOR, _W_U = _W + "rFonts", _W + "b", _W + "i", _W + "color", _W + "u"
+_W_BR, _W_TAB, _W_HYPERLINK = _W + "br", _W + "tab", _W + "hyperlink"
+_W_VAL, _W_ASCII, _W_HANSI = _W + "val", _W + "ascii", _W + "hAnsi"
+_R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+_RELATIONSHIP_HYPERLINK = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+                           "hyperlink")
 _LIST_STYLES = ("List Bullet", "List Bullet 2", "List Bullet 3")
 _CONTINUE_STYLES = ("List Continue", "List Continue 2", "List Continue 3")
 
@@ -125,15 +136,32 @@ Run = str | tuple[str, str]
 _CODE_FONT = "Consolas"
 
 
+_LINE_BREAK_RE = re.compile(r"(\t|\r|\n)")
+
+
 class _DocxWriter:
-    """Thin helper over a python-docx Document: headings, paragraphs, bullets, links."""
+    """Thin helper over a python-docx Document: headings, paragraphs, bullets, links.
+
+    python-docx builds each run through its generic element machinery (child order
+    lookups, per-character text appending, a style lookup per paragraph): 10 s for the
+    minutes of 20,000 messages. Paragraphs and runs are therefore written here as plain
+    lxml elements — the same XML python-docx would write (``w:p``/``w:pPr``/``w:pStyle``,
+    ``w:r``/``w:rPr``/``w:t``, a tab as ``w:tab``, a line end as ``w:br``) — while the
+    document shell (styles, section, properties, relationships, pictures) stays
+    python-docx's."""
 
     def __init__(self) -> None:
+        import docx
+        from lxml import etree
+
+        self._element, self._sub = etree.Element, etree.SubElement
         self.doc = docx.Document()
-        # python-docx's add_paragraph() looks for w:sectPr among all the body's
-        # children on every call (quadratic for long minutes): keep it at hand.
-        self._section_properties = self.doc.element.body.sectPr
+        body = self.doc.element.body
+        # Paragraphs go before the body's final w:sectPr (python-docx's add_paragraph()
+        # looks for it among all the body's children on every call: quadratic).
+        self._section_properties = body.sectPr
         self._style_ids: dict[str, str] = {}
+        self._link_ids: dict[str, str] = {}
 
     def heading(self, text: str, level: int) -> None:
         """Level 0 is the document title."""
@@ -145,54 +173,90 @@ class _DocxWriter:
     def bullet(self, runs: list[Run], level: int = 0) -> None:
         self.paragraph(runs, _LIST_STYLES[min(level, len(_LIST_STYLES) - 1)])
 
-    def _add_paragraph(self, style: str | None) -> Paragraph:
-        p = OxmlElement("w:p")
+    def _add_paragraph(self, style: str | None) -> etree._Element:
+        p = self._element(_W_P)
         if style:
-            p.get_or_add_pPr().style = self._style_id(style)
+            properties = self._sub(p, _W_PPR)
+            self._sub(properties, _W_PSTYLE).set(_W_VAL, self._style_id(style))
+        self._place(p)
+        return p
+
+    def _place(self, paragraph: etree._Element) -> None:
         if self._section_properties is None:
-            self.doc.element.body.append(p)
+            self.doc.element.body.append(paragraph)
         else:
-            self._section_properties.addprevious(p)
-        return Paragraph(p, self.doc)
+            self._section_properties.addprevious(paragraph)
 
     def _style_id(self, name: str) -> str:
         if name not in self._style_ids:
             self._style_ids[name] = self.doc.styles[name].style_id
         return self._style_ids[name]
 
-    def _fill(self, paragraph: Paragraph, runs: list[Run]) -> None:
+    def _fill(self, paragraph: etree._Element, runs: list[Run]) -> None:
         for run in runs:
             if isinstance(run, tuple):
                 self._link(paragraph, *run)
             elif isinstance(run, _Break):
-                paragraph.add_run().add_break()
+                self._sub(self._sub(paragraph, _W_R), _W_BR)
             elif isinstance(run, _Styled):
-                added = paragraph.add_run(clean_text(run))
-                added.bold, added.italic = run.bold or None, run.italic or None
-                if run.code:
-                    added.font.name = _CODE_FONT
+                self._run(paragraph, clean_text(run), bold=run.bold, italic=run.italic,
+                          font=_CODE_FONT if run.code else None)
             elif run:
-                paragraph.add_run(clean_text(run)).bold = isinstance(run, _Strong) or None
+                self._run(paragraph, clean_text(run), bold=isinstance(run, _Strong))
 
-    def _link(self, paragraph: Paragraph, text: str, url: str) -> None:
+    def _link(self, paragraph: etree._Element, text: str, url: str) -> None:
         """A real w:hyperlink (external relationship) for http(s) URLs, else plain text."""
         label = clean_text(" ".join(text_lines(text)) or url)
         href = safe_url(url)
         if not href:
-            paragraph.add_run(label)
+            self._run(paragraph, label)
             return
-        rel_id = paragraph.part.relate_to(href, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
-        hyperlink = OxmlElement("w:hyperlink")
-        hyperlink.set(qn("r:id"), rel_id)
-        run = paragraph.add_run(label)
-        run.font.underline = True
-        run.font.color.rgb = RGBColor.from_string(_HYPERLINK_COLOR)
-        hyperlink.append(run._r)  # move the run into the hyperlink
-        paragraph._p.append(hyperlink)
+        if href not in self._link_ids:   # python-docx's relate_to scans every relationship
+            self._link_ids[href] = self.doc.part.relate_to(href, _RELATIONSHIP_HYPERLINK,
+                                                           is_external=True)
+        hyperlink = self._sub(paragraph, _W_HYPERLINK)
+        hyperlink.set(_R_ID, self._link_ids[href])
+        self._run(hyperlink, label, color=_HYPERLINK_COLOR, underline=True)
+
+    def _run(self, parent: etree._Element, text: str, *, bold: bool = False, italic: bool = False,
+             font: str | None = None, color: str | None = None, underline: bool = False) -> None:
+        """A ``w:r`` with its properties (in the schema's order) and its text, as python-docx
+        writes it: runs of characters in ``w:t``, a tab as ``w:tab``, a line end as ``w:br``."""
+        run = self._sub(parent, _W_R)
+        if bold or italic or font or color or underline:
+            properties = self._sub(run, _W_RPR)
+            if font:
+                fonts = self._sub(properties, _W_RFONTS)
+                fonts.set(_W_ASCII, font)
+                fonts.set(_W_HANSI, font)
+            if bold:
+                self._sub(properties, _W_B)
+            if italic:
+                self._sub(properties, _W_I)
+            if color:
+                self._sub(properties, _W_COLOR).set(_W_VAL, color)
+            if underline:
+                self._sub(properties, _W_U).set(_W_VAL, "single")
+        for piece in _LINE_BREAK_RE.split(text):
+            if piece == "\t":
+                self._sub(run, _W_TAB)
+            elif piece in ("\r", "\n"):
+                self._sub(run, _W_BR)
+            elif piece:
+                element = self._sub(run, _W_T)
+                element.text = piece
+                if len(piece.strip()) < len(piece):
+                    element.set(_XML_SPACE, "preserve")
 
     def picture(self, chart: Chart) -> None:
         """The chart across the text width, its description set, then its text alternative."""
-        run = self._add_paragraph(None).add_run()
+        from docx.oxml import OxmlElement
+        from docx.shared import Cm
+        from docx.text.paragraph import Paragraph
+
+        element = OxmlElement("w:p")   # python-docx's own element: it adds the picture
+        self._place(element)
+        run = Paragraph(element, self.doc).add_run()
         shape = run.add_picture(io.BytesIO(chart.png), width=Cm(16))
         shape._inline.docPr.set("descr", clean_text(chart.alt))
         shape._inline.docPr.set("title", clean_text(chart.title))
@@ -441,8 +505,8 @@ def _docx_properties(properties: CoreProperties, view: MinutesView) -> None:
 def render_docx(view: MinutesView) -> bytes:
     """The minutes as a Word document (.docx), from the same view-model."""
     w = _DocxWriter()
-    for lang in w.doc.styles.element.iter(qn("w:lang")):  # spelling: French, not en-US
-        lang.set(qn("w:val"), "fr-FR")
+    for lang in w.doc.styles.element.iter(_W + "lang"):  # spelling: French, not en-US
+        lang.set(_W_VAL, "fr-FR")
     _docx_properties(w.doc.core_properties, view)
     _docx_header(w, view)
     for write in _docx_sections(view):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from bot.db import batch_cached
 from bot.models import Profile
 
 
 def load_profile(session: Session, user_id: str) -> Profile | None:
-    return session.get(Profile, user_id)
+    """A person's profile; a missing one is remembered for a batched run too (a
+    ``session.get`` of a missing row queries every time)."""
+    return batch_cached(session, ("profile", user_id), lambda: session.get(Profile, user_id))
 
 
 def person_details(profile: Profile | None) -> str:

@@ -1,8 +1,9 @@
 """The running bot: sync loop, invites, back-fill and the outbox sender.
 
-Order of work per sync batch: accept/refuse invites, update room state, hand each
-new timeline event to the core (in one worker thread, so the event loop never
-blocks on the database), then — only then — store the sync token. nio's own token
+Order of work per sync batch: accept/refuse invites, update room state, hand the
+new timeline events of each room to the core together (``Core.handle_all``: few
+transactions for a backlog; in one worker thread, so the event loop never blocks on
+the database), then — only then — store the sync token. nio's own token
 store would save it before callbacks run, and a crash would lose the batch.
 Sending is a separate task that drains the outbox, so a homeserver that goes away
 delays replies but never loses or repeats them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -23,7 +25,7 @@ from bot import outbox, rooms, undecryptable
 from bot.config import Config
 from bot.core import Core, EventRetry
 from bot.db import Database
-from bot.events import parse_event
+from bot.events import Record, parse_event
 from bot.matrix import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
 from bot.models import Outbox, utcnow
 from bot.roomstate import RoomState
@@ -36,6 +38,7 @@ ENCRYPTED = "m.room.encrypted"
 OUTBOX_POLL_SECONDS = 30
 SYNC_ERROR_BACKOFF = (1, 2, 5, 10, 30)
 SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
+BACKLOG_LOG_SIZE = 20      # a catch-up worth a log line (live traffic comes one by one)
 STOP_TIMEOUT_SECONDS = 10   # tasks not stopped by then are abandoned: stopping never hangs
 SENT, REFUSED, RETRY = "sent", "refused", "retry"
 # Worth retrying the whole batch for: the homeserver or the database going away, or an
@@ -70,6 +73,9 @@ class Runtime:
         self.ready = asyncio.Event()
         self._change_listeners: list[asyncio.Event] = []
         self._parked = True   # encrypted events may wait for their keys: look at start
+        self._known_rooms: set[str] = set()   # registered rooms (never unregistered)
+        self._changed = False   # this batch handled more than plain messages
+        self._queued = False    # this batch put messages in the outbox
 
     # --- what services see (bot.services.ServiceHost) --------------------------------
 
@@ -84,7 +90,11 @@ class Runtime:
         self.outbox_wakeup.set()
 
     def subscribe_changes(self) -> asyncio.Event:
-        """An event set after every sync batch that handled something (data may have changed)."""
+        """An event set after the first sync batch, then after every batch that handled
+        more than routine events (``Core.is_routine``: plain messages, the bot's own): a
+        command, an edit, a reaction, an invite… may have changed what services watch. A
+        captured message changes nothing they read, and waking them for each one would
+        cost more than capturing it."""
         event = asyncio.Event()
         self._change_listeners.append(event)
         return event
@@ -170,6 +180,7 @@ class Runtime:
         full_state = True  # room state is only in memory: ask for all of it on resume
         failures = 0
         self.outbox_wakeup.set()  # drain what a previous run left unsent
+        first_batch = True
         while True:
             timeout = 0 if full_state else self.config.matrix.sync_timeout_ms
             try:
@@ -186,11 +197,15 @@ class Runtime:
             failures = 0
             await asyncio.to_thread(store.save_sync_token, batch.next_batch)
             since, first_start, full_state = batch.next_batch, False, False
-            self.outbox_wakeup.set()
-            self._notify_changes()
+            if self._queued:
+                self.outbox_wakeup.set()
+            if self._changed or first_batch:
+                self._notify_changes()
+            first_batch = self._queued = self._changed = False
             self.ready.set()
 
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:
+        self._queued = self._changed = False   # a retried batch starts over
         for invite in batch.invites:
             await self.handle_invite(invite)
         if self._parked:   # keys this batch brought: their messages come before its events
@@ -209,6 +224,7 @@ class Runtime:
         if await self._try(self.matrix.join(invite.room_id), "join"):
             prefix = self.config.bot.command_prefix
             await self.in_worker(rooms.register, self.db, invite.room_id, utcnow(), prefix)
+            self._queued = self._changed = True   # the welcome
             log.info("joined %s, invited by %s", invite.room_id, invite.inviter)
 
     async def handle_room(self, batch: RoomBatch, since: str | None, first_start: bool) -> None:
@@ -218,23 +234,48 @@ class Runtime:
         # Skipped events (history before our join) still carry room state.
         for event in batch.state + [e for e in batch.timeline if e.get("event_id") not in new_ids]:
             state.apply(event)
+        backlog: list[Record] = []
         for event in events:
+            # Events are handled with the room state of their time: a state change (or a
+            # parked event, kept in order) ends the backlog handled so far.
+            if backlog and ("state_key" in event or event.get("type") == ENCRYPTED):
+                await self.handle_backlog(backlog, state)
+                backlog = []
             state.apply(event)
             if event.get("type") == ENCRYPTED:
                 await self.park(batch.room_id, event)
-            else:
-                await self.handle_event(batch.room_id, event, state)
+                continue
+            await self._forget_if_redacting_parked(event)
+            if (record := parse_event(event, batch.room_id)) is not None:
+                backlog.append(record)
+        if backlog:
+            await self.handle_backlog(backlog, state)
 
-    async def handle_event(self, room_id: str, event: dict[str, Any], state: RoomState) -> None:
+    async def handle_backlog(self, records: list[Record], state: RoomState) -> None:
+        """Consecutive events of one room, handled together (``Core.handle_all``)."""
+        started = time.monotonic()
+        if await self.in_worker(self.core.handle_all, records, state):
+            self._queued = True
+        if not all(self.core.is_routine(record) for record in records):
+            self._changed = True
+        if len(records) >= BACKLOG_LOG_SIZE:
+            log.info("handled a backlog of %d events in %s in %.2f s", len(records),
+                     state.room_id, time.monotonic() - started)
+
+    async def _forget_if_redacting_parked(self, event: dict[str, Any]) -> None:
+        """A message deleted before we could read it must never reach the minutes later,
+        nor be counted as missing from them."""
         if event.get("type") == "m.room.redaction" and self._parked:
-            # A message deleted before we could read it must never reach the minutes later,
-            # nor be counted as missing from them.
             redacts = event.get("redacts") or (event.get("content") or {}).get("redacts")
             if redacts:
                 await self.in_worker(undecryptable.forget, self.db, [redacts])
+
+    async def handle_event(self, room_id: str, event: dict[str, Any], state: RoomState) -> None:
+        await self._forget_if_redacting_parked(event)
         record = parse_event(event, room_id)
         if record is not None:
             await self.in_worker(self.core.handle, record, state)
+            self._queued = self._changed = True   # rare (a late key): no need to tell apart
 
     # --- encrypted events waiting for their keys ----------------------------------
 
@@ -276,7 +317,7 @@ class Runtime:
                           first_start: bool) -> list[dict[str, Any]]:
         """The events to handle: never history from before the bot joined; gaps back-filled."""
         join = own_join_index(batch.timeline, self.matrix.user_id)
-        known = await self.in_worker(rooms.is_known, self.db, batch.room_id)
+        known = await self._is_known(batch.room_id)
         if not known and (first_start or join is None):
             # Joined before this database existed (a fresh database on an account already
             # in rooms): that history is not ours to capture, even after our join.
@@ -284,6 +325,7 @@ class Runtime:
             return []
         if join is not None:
             await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            self._changed = True
             return batch.timeline[join + 1:]
         if batch.limited and since and batch.prev_batch:
             gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
@@ -291,6 +333,16 @@ class Runtime:
             seen = {e.get("event_id") for e in batch.timeline}
             return [e for e in gap if e.get("event_id") not in seen] + batch.timeline
         return batch.timeline
+
+    async def _is_known(self, room_id: str) -> bool:
+        """Is the room registered? Asked of the database until it is, then remembered (a
+        room is never unregistered): one query less per sync batch."""
+        if room_id in self._known_rooms:
+            return True
+        if await self.in_worker(rooms.is_known, self.db, room_id):
+            self._known_rooms.add(room_id)
+            return True
+        return False
 
     # --- outbox -------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from bot.db import Database
-from bot.models import Item, Seance
+from bot.models import Item, ProcessedEvent, Seance
 from tests import test_e2e_foundation as foundation
 from tests import test_e2e_minutes as minutes
 from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, ask, start_world, write_config
@@ -179,6 +179,68 @@ async def test_postgresql_restart_mid_seance_loses_and_repeats_nothing(synapse, 
         assert [len(replies_to(events, BOT, c)) for c in commands] == [1] * len(commands)
         assert captured(pg.url, w.room) == texts               # each message once, in order
         assert w.bot.alive() and "sync batch failed" in w.bot.log()  # the outage was seen
+    finally:
+        if w.bot.alive():
+            w.bot.stop()
+
+
+# --- a backlog handled in batches -------------------------------------------------------------
+
+def handled_count(database_url: str, room_id: str) -> int:
+    """How many of ``room_id``'s events the bot has recorded as processed (committed)."""
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            query = select(ProcessedEvent.event_id).where(ProcessedEvent.room_id == room_id)
+            return len(session.exec(query).all())
+    finally:
+        db.dispose()
+
+
+async def kill_mid_catch_up(bot: BotProcess, database_url: str, room_id: str, before: int,
+                            backlog: int) -> int:
+    """Start the bot and kill -9 it once part of the backlog is committed, not all of it;
+    returns how many events were handled at the kill."""
+    bot.start()
+    for _ in range(1200):
+        handled = await asyncio.to_thread(handled_count, database_url, room_id)
+        if before < handled < before + backlog:
+            bot.kill()
+            return handled - before
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the catch-up was never seen half done:\n{bot.log()[-3000:]}")
+
+
+async def test_kill_9_mid_batched_catch_up_loses_and_repeats_nothing(synapse, tmp_path, database_url):
+    """Bot stopped, ~300 messages and a few commands posted in an open séance, bot started
+    (the backlog is back-filled and handled in batches), killed during the catch-up, started
+    again: every message captured once, in order, and every command answered once."""
+    name = f"batch{uuid.uuid4().hex[:4]}"
+    w = await postgres_world(synapse, tmp_path / "bot", name, database_url)
+    reading_url = (database_url if database_url != SQLITE
+                   else f"sqlite:///{tmp_path / 'bot' / 'maillage.db'}")
+    try:
+        await ask(w.maita, w.room, "!seance ouvrir Séance rattrapée")
+        w.bot.stop()
+        before = await asyncio.to_thread(handled_count, reading_url, w.room)
+        texts, commands = [], []
+        for n in range(300):
+            if n % 60 == 30:
+                commands.append(await w.anabela.say(w.room, "!aide profil"))
+            texts.append(f"Message en retard {n}")
+            await (w.anabela if n % 2 else w.quentin).say(w.room, texts[-1])
+        backlog = len(texts) + len(commands)
+        at_kill = await kill_mid_catch_up(w.bot, reading_url, w.room, before, backlog)
+        w.bot.start()
+        await w.maita.wait_for(w.room, lambda ev: all(replies_to(ev, BOT, c) for c in commands),
+                               timeout=120, what="every command answered after the kill")
+        summary = await ask(w.maita, w.room, "!seance clore")
+        assert "Séance close" in summary
+        events = await w.maita.messages(w.room, limit=1000)
+        assert [len(replies_to(events, BOT, c)) for c in commands] == [1] * len(commands)
+        assert captured(reading_url, w.room) == texts               # each message once, in order
+        assert 0 < at_kill < backlog, at_kill
+        assert "back-filled" in w.bot.log() and "handled a backlog of" in w.bot.log()
     finally:
         if w.bot.alive():
             w.bot.stop()
