@@ -174,8 +174,10 @@ def action_fait(ctx: Context, args: str) -> None:
         if not args.strip():
             raise UsageError("indiquez le numéro de l'action.")
         _refuse_bad_number(args)
-        action(ctx, "fait " + args)   # "!action fait le point avec …" is an action's text
-        return
+        # Never a guess: "fait <words>" is not turned into an action named "fait …".
+        raise UsageError(f"« fait » attend le numéro d'une action (par exemple `!action fait 3`), "
+                         f"pas « {md_line(excerpt(args))} ». Pour noter une action, écrivez-la "
+                         "sans commencer par « fait » (par exemple `!action faire le point avec …`).")
     item = _action(ctx, number)
     if item.done_at is not None:
         ctx.reply(f"L'action n°{item.action_number} était déjà marquée comme faite.")
@@ -270,9 +272,7 @@ def _item_command(invocation: Invocation) -> tuple[Callable, str, str | tuple[st
     except UsageError:
         return None
     if handler is action_fait and args.strip() and _done_number(args) is None:
-        if NUMBER_ATTEMPT_RE.match(args.strip()):
-            return handler, args, usage             # refused by action_fait: the item stays
-        return action, f"fait {args}", usage        # an action's text, as when it was sent
+        return handler, args, usage                 # refused by action_fait: the item stays
     return (handler, args, usage) if handler in ITEM_HANDLERS else None
 
 

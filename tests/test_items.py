@@ -349,10 +349,11 @@ def test_actions_are_numbered_per_room_and_stay_open_until_done(make_ctx, db, se
     assert "déjà" in again.replies[0]
 
 
-def test_action_fait_followed_by_words_is_an_action(make_ctx, db, seance):
-    run(make_ctx, "!action fait le point avec la mairie pour vendredi")
-    [item] = items(db)
-    assert (item.text, item.due_date) == ("fait le point avec la mairie", FRIDAY)
+def test_action_fait_followed_by_words_is_refused_not_guessed(make_ctx, db, seance):
+    # Issue 9: "fait" followed by anything but a known action number is refused.
+    answer = refused(make_ctx, "!action fait le point avec la mairie pour vendredi")
+    assert "« fait » attend le numéro d'une action" in answer and "!action faire le point" in answer
+    assert items(db) == []
 
 
 @pytest.mark.parametrize("text", ["!action fait 1234567", "!action done 99999999999999999999",
