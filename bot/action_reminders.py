@@ -16,10 +16,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.date import DateTrigger
 from sqlmodel import Session, col, select
 
 from bot import room_settings
@@ -185,42 +183,15 @@ def reminder_text(ctx: Context, item: Item, reminder: ActionReminder) -> str:
 # --- the service -----------------------------------------------------------------------------
 
 class ActionReminderService(ReminderService):
-    """The rencontres' reminder service (its wait loop and rebuild rules), over actions."""
+    """The rencontres' reminder service (its wait loop, rebuild and scheduling rules), over
+    actions."""
 
-    async def sync(self) -> None:
-        async with self.lock:
-            now = self.host.clock()
-            due = await self.host.in_worker(load_due, self.host.db, self.host.config, now)
-            if due.skip:
-                await self.host.in_worker(record_skipped, self.host.db, due.skip, now)
-                log.info("skipped %d stale action reminder(s) missed while down", len(due.skip))
-            for reminder in due.send:
-                await self._send(reminder)
-            self._schedule(due.future)
-
-    async def _send(self, reminder: ActionReminder) -> None:
-        try:
-            queued = await self.host.run_job(reminder.room_id, reminder.job_id,
-                                             partial(send_action_reminder, reminder=reminder))
-        except StaleActionReminder:
-            log.info("action reminder %s no longer due", reminder.job_id)
-            return
-        if queued:
-            log.info("action reminder %s sent", reminder.job_id)
-
-    def _schedule(self, future: list[ActionReminder]) -> None:
-        wanted = {r.job_id: r for r in future}
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
-                job.remove()
-        for job_id, reminder in wanted.items():
-            job = self.scheduler.get_job(job_id)
-            if job is None or job.next_run_time != reminder.at:
-                self.scheduler.add_job(self.sync, DateTrigger(reminder.at, timezone=UTC), id=job_id,
-                                       replace_existing=True, misfire_grace_time=None)
-
-    def job_ids(self) -> set[str]:
-        return {job.id for job in self.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)}
+    what = "action reminder"
+    job_prefix = JOB_PREFIX
+    load_due = staticmethod(load_due)
+    record_skipped = staticmethod(record_skipped)
+    send_one = staticmethod(send_action_reminder)
+    stale = StaleActionReminder
 
 
 @service

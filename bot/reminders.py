@@ -296,7 +296,17 @@ def time_until_fr(start: datetime, now: datetime) -> str:
 # --- the service -----------------------------------------------------------------------------
 
 class ReminderService:
-    """Keeps the scheduler's wake-ups in line with the database and sends what is due."""
+    """Keeps the scheduler's wake-ups in line with the database and sends what is due.
+
+    The rencontres' reminders; a subclass names other reminders by its class attributes
+    (how to load what is due, record what was skipped, send one; its job-id prefix)."""
+
+    what = "reminder"
+    job_prefix = JOB_PREFIX
+    load_due = staticmethod(load_due)
+    record_skipped = staticmethod(record_skipped)
+    send_one = staticmethod(send_reminder)
+    stale = StaleReminder
 
     def __init__(self, host: ServiceHost, scheduler: AsyncIOScheduler | None = None):
         self.host = host
@@ -332,28 +342,28 @@ class ReminderService:
         """Send what is due, record what is superseded, (re)schedule the rest."""
         async with self.lock:
             now = self.host.clock()
-            due = await self.host.in_worker(load_due, self.host.db, self.host.config, now)
+            due = await self.host.in_worker(self.load_due, self.host.db, self.host.config, now)
             if due.skip:
-                await self.host.in_worker(record_skipped, self.host.db, due.skip, now)
-                log.info("skipped %d stale reminder(s) missed while down", len(due.skip))
+                await self.host.in_worker(self.record_skipped, self.host.db, due.skip, now)
+                log.info("skipped %d stale %s(s) missed while down", len(due.skip), self.what)
             for reminder in due.send:
                 await self._send(reminder)
             self._schedule(due.future)
 
-    async def _send(self, reminder: Reminder) -> None:
+    async def _send(self, reminder) -> None:
         try:
             queued = await self.host.run_job(reminder.room_id, reminder.job_id,
-                                             partial(send_reminder, reminder=reminder))
-        except StaleReminder:
-            log.info("reminder %s no longer due", reminder.job_id)
+                                             partial(self.send_one, reminder=reminder))
+        except self.stale:
+            log.info("%s %s no longer due", self.what, reminder.job_id)
             return
         if queued:
-            log.info("reminder %s sent", reminder.job_id)
+            log.info("%s %s sent", self.what, reminder.job_id)
 
-    def _schedule(self, future: list[Reminder]) -> None:
+    def _schedule(self, future: list) -> None:
         wanted = {r.job_id: r for r in future}
         for job in self.scheduler.get_jobs():
-            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+            if job.id.startswith(self.job_prefix) and job.id not in wanted:
                 job.remove()
         for job_id, reminder in wanted.items():
             job = self.scheduler.get_job(job_id)
@@ -362,7 +372,7 @@ class ReminderService:
                                        replace_existing=True, misfire_grace_time=None)
 
     def job_ids(self) -> set[str]:
-        return {job.id for job in self.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)}
+        return {job.id for job in self.scheduler.get_jobs() if job.id.startswith(self.job_prefix)}
 
 
 @service
