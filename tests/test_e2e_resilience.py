@@ -25,6 +25,7 @@ from bot.models import Item, ProcessedEvent, Seance
 from tests import test_e2e_foundation as foundation
 from tests import test_e2e_minutes as minutes
 from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, ask, start_world, write_config
+from tests.conftest_servers import skip_or_fail
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 from tests.pgserver import PostgresServer, find_pg_bin
 
@@ -144,7 +145,7 @@ def captured(database_url: str, room_id: str) -> list[str]:
 def own_postgres():
     """A PostgreSQL server of this test's own, which it may restart."""
     if find_pg_bin() is None:
-        pytest.skip("PostgreSQL binaries not found (initdb/pg_ctl): install the postgresql package")
+        skip_or_fail("PostgreSQL binaries not found (initdb/pg_ctl): install the postgresql package")
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="maillage-pg-")))
     server.start()
     yield server
