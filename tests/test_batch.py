@@ -10,11 +10,20 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from bot import capture, rooms
-from bot.core import SET_ASIDE_AFTER, Core, EventRetry
-from bot.events import Message, Reaction
-from bot.models import Item, ItemKind, Outbox, ProcessedEvent, Profile, Seance, SetAsideEvent
-from commands.registry import REGISTRY
+from bot.domain import capture
+from bot.engine import rooms
+from bot.engine.core import SET_ASIDE_AFTER, Core, EventRetry
+from bot.engine.events import Message, Reaction
+from bot.engine.registry import REGISTRY
+from bot.storage.models import (
+    Item,
+    ItemKind,
+    Outbox,
+    ProcessedEvent,
+    Profile,
+    Seance,
+    SetAsideEvent,
+)
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 BOT = "@maillage:localhost"

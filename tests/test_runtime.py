@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from sqlmodel import col, select
 
-from bot.matrix import MatrixError, RoomBatch, SyncBatch
-from bot.models import Outbox
-from bot.runtime import Runtime
-from bot.store import SessionStore
+from bot.app.runtime import Runtime
+from bot.matrix.client import MatrixError, RoomBatch, SyncBatch
+from bot.matrix.store import SessionStore
+from bot.storage.models import Outbox
 from tests.conftest import ROOM
 
 BOT = "@maillage:localhost"
@@ -109,7 +109,7 @@ def pending_rows(runtime: Runtime) -> list[Outbox]:
 
 
 def outbox_rows(config) -> list[Outbox]:
-    from bot.db import Database
+    from bot.storage.db import Database
 
     db = Database(config.database.url)
     with db.session() as session:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from bot.db import MIGRATIONS_DIR, Database, head_revision, known_revisions
+from bot.storage.db import MIGRATIONS_DIR, Database, head_revision, known_revisions
 
 ROOT = Path(__file__).resolve().parent.parent
 LAZY = ("alembic", "docx", "lxml", "dateparser", "matplotlib", "weasyprint")
@@ -25,16 +25,16 @@ def imported_after(code: str) -> list[str]:
 
 
 def test_the_running_bot_imports_no_heavy_stack():
-    assert imported_after("import bot.cli, bot.runtime, bot.core") == []
+    assert imported_after("import bot.ops.cli, bot.app.runtime, bot.engine.core") == []
 
 
 def test_an_up_to_date_database_is_checked_without_alembic(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.storage.db'}"
     Database(url).upgrade()
-    code = (f"from bot.db import Database\nbefore, after = Database({url!r}).upgrade()\n"
+    code = (f"from bot.storage.db import Database\nbefore, after = Database({url!r}).upgrade()\n"
             "assert before == after, (before, after)")
     assert imported_after(code) == []
-    assert "alembic" in imported_after(f"from bot.db import Database\n"
+    assert "alembic" in imported_after(f"from bot.storage.db import Database\n"
                                        f"Database('sqlite:///{tmp_path / 'new.db'}').upgrade()")
 
 
