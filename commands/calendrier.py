@@ -22,7 +22,7 @@ from bot.domain.dates import When, format_when_fr
 from bot.domain.rencontres import mode_label, upcoming, when_of
 from bot.domain.room_settings import network_name
 from bot.engine.context import Context
-from bot.engine.registry import UsageError, command, refuse_arguments, subcommand
+from bot.engine.registry import UsageError, command, receives, refuse_arguments, subcommand
 from bot.storage.models import Rencontre, RencontreStatus, Subscriber
 from bot.support.signals import rencontre_changed
 from bot.support.templating import render
@@ -108,7 +108,7 @@ def _queue_email(ctx: Context, invitation: Invitation, subscriber: Subscriber) -
                         f"{invitation.when}", text=text, ics=ics, method=method, now=ctx.now)
 
 
-@rencontre_changed.connect
+@receives(rencontre_changed)
 def deliver(ctx: Context, rencontre: Rencontre, change: str,
             occurrence_start: datetime | None = None) -> None:
     """The ``.ics`` in the room (PUBLISH), then to each subscriber (REQUEST or CANCEL)."""

@@ -17,7 +17,7 @@ import re
 from bot.domain.capture import open_seance
 from bot.domain.dates import format_day_fr
 from bot.engine.context import Context, Outgoing
-from bot.engine.registry import FACILITATORS, UsageError, command, subcommand
+from bot.engine.registry import FACILITATORS, UsageError, command, receives, subcommand
 from bot.minutes.build import (
     Version,
     build_view,
@@ -195,7 +195,7 @@ def cr(ctx: Context, args: str) -> None:
     post_draft(ctx, seance)
 
 
-@seance_closed.connect
+@receives(seance_closed)
 def draft_on_close(ctx: Context, seance: Seance) -> None:
     """``!seance clore`` (or the automatic close) is followed by the draft minutes."""
     post_draft(ctx, seance, reply=False)

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from bot.domain import capture
 from bot.domain.capture import Capture, CaptureError
 from bot.engine.context import Context
-from bot.engine.events import Edit, Redaction
+from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.engine.registry import (
     DURING_SEANCE,
-    REGISTRY,
     Invocation,
+    Registry,
     UsageError,
     command,
     format_usage,
@@ -247,10 +247,10 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     """Apply one version of ``item``'s message (see the module docstring); None when applied,
     else the French reason it was refused (the item is then unchanged)."""
     prefix = ctx.config.bot.command_prefix
-    invocation = parse_invocation(text, prefix)
+    invocation = parse_invocation(text, prefix, ctx.registry)
     if invocation is None:
         return capture.apply_plain(ctx, item, text)
-    target = _item_command(invocation)
+    target = _item_command(ctx.registry, invocation)
     if target is None:
         capture.remove_item(ctx.session, item)
         return None
@@ -262,9 +262,10 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     return None
 
 
-def _item_command(invocation: Invocation) -> tuple[Callable, str, str | tuple[str, ...]] | None:
+def _item_command(registry: Registry, invocation: Invocation
+                  ) -> tuple[Callable, str, str | tuple[str, ...]] | None:
     """(handler, args, usage) when the invocation is a command that makes an item."""
-    found = REGISTRY.find(invocation.word)
+    found = registry.find(invocation.word)
     if found is None:
         return None
     try:
@@ -292,8 +293,14 @@ def command_text(invocation: Invocation, prefix: str) -> str:
 
 # --- listeners ------------------------------------------------------------------------------------
 
-listen("message")(capture.on_message)
-listen("reaction")(capture.on_reaction)
+@listen("message")
+def on_message(ctx: Context, message: Message) -> None:
+    capture.on_message(ctx, message)
+
+
+@listen("reaction")
+def on_reaction(ctx: Context, reaction: Reaction) -> None:
+    capture.on_reaction(ctx, reaction)
 
 
 @listen("command")

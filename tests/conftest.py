@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.wiring import build_registry
 from bot.engine.context import Context
 from bot.engine.roomstate import RoomState
 from bot.storage.db import Database
@@ -66,7 +67,14 @@ def database(config):
 
 
 @pytest.fixture
-def make_ctx(config, db, room):
+def registry():
+    """The commands as the runtime has them (``bot.app.wiring``), fresh for each test: a
+    test may add a listener or a receiver to it."""
+    return build_registry()
+
+
+@pytest.fixture
+def make_ctx(config, db, room, registry):
     """A recording Context over the real temporary database; commit with ``ctx.session``."""
     sessions = []
 
@@ -75,7 +83,8 @@ def make_ctx(config, db, room):
         sessions.append(session)
         is_fac = room.power_level(sender) >= 50 if facilitator is None else facilitator
         return Context(config=config, session=session, room=room, sender=sender, event_id=event_id,
-                       now=NOW, bot_user_id="@maillage:localhost", is_facilitator=is_fac)
+                       now=NOW, registry=registry, bot_user_id="@maillage:localhost",
+                       is_facilitator=is_fac)
 
     yield factory
     for session in sessions:

@@ -68,7 +68,7 @@ def subscribe(session, user_id: str, email: str = "") -> None:
 
 
 def run(ctx, text: str) -> None:
-    dispatch(ctx, parse_invocation(text, "!"))
+    dispatch(ctx, parse_invocation(text, "!", ctx.registry))
 
 
 def files(ctx) -> list:

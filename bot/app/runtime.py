@@ -21,10 +21,11 @@ from typing import Any, Callable, TypeVar
 import aiohttp
 from sqlalchemy.exc import DBAPIError
 
-from bot.app.wiring import SERVICES
+from bot.app.wiring import SENT_HOOKS, SERVICES, build_core, build_registry
 from bot.engine import outbox, rooms, undecryptable
 from bot.engine.core import Core, EventRetry
 from bot.engine.events import Record, parse_event
+from bot.engine.registry import Registry
 from bot.engine.roomstate import RoomState
 from bot.engine.services import wait_event
 from bot.matrix.client import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
@@ -63,13 +64,16 @@ def own_join_index(timeline: list[dict[str, Any]], user_id: str) -> int | None:
 
 
 class Runtime:
-    def __init__(self, config: Config, matrix: MatrixClient | None = None):
+    def __init__(self, config: Config, matrix: MatrixClient | None = None,
+                 registry: Registry | None = None):
         self.config = config
         self.db = Database(config.database.url)
         self.matrix = matrix or MatrixClient(config.matrix)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maillage-db")
         self.rooms: dict[str, RoomState] = {}
         self.outbox_wakeup = asyncio.Event()
+        # Built first: a command module that declares nothing stops us before the login.
+        self.registry: Registry = registry or build_registry()
         self.core: Core | None = None
         self.ready = asyncio.Event()
         self._change_listeners: list[asyncio.Event] = []
@@ -122,7 +126,7 @@ class Runtime:
         if before != after:
             log.info("database migrated from %s to %s", before, after)
         identity = await self._connect()
-        self.core = Core(self.config, self.db, self.matrix.user_id)
+        self.core = build_core(self.config, self.db, self.matrix.user_id, self.registry)
         log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
                  self.matrix.user_id, self.matrix.device_id, identity)
 
@@ -392,7 +396,7 @@ class Runtime:
             event_id = await self.matrix.send(room_id, row.event_type, content, row.txn_id)
         except MatrixError as error:
             if error.already_done:
-                await self.in_worker(outbox.mark_sent, self.db, row.id, None)
+                await self.in_worker(outbox.mark_sent, self.db, row.id, None, SENT_HOOKS)
                 return SENT
             if not error.permanent:
                 log.warning("sending %s failed, will retry: %s", row.txn_id, error)
@@ -401,7 +405,7 @@ class Runtime:
             log.warning("sending %s refused (attempt %d of %d): %s", row.txn_id, attempts,
                         outbox.MAX_ATTEMPTS, error)
             return REFUSED
-        await self.in_worker(outbox.mark_sent, self.db, row.id, event_id)
+        await self.in_worker(outbox.mark_sent, self.db, row.id, event_id, SENT_HOOKS)
         return SENT
 
     async def _direct_room(self, user_id: str) -> str:

@@ -34,7 +34,6 @@ from sqlmodel import Session, col, select
 from bot.domain.dates import DateError, When, format_when_fr, parse_when
 from bot.domain.zones import zone_suffix
 from bot.storage.models import Poll, PollStatus, PollVote
-from bot.support.signals import sent_hooks
 from bot.support.text import excerpt
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -154,8 +153,6 @@ def remember_start(session: Session, value: str, event_id: str) -> None:
         poll.start_event_id = event_id
         session.add(poll)
 
-
-sent_hooks[POLL_TAG] = remember_start
 
 
 # --- polls of a room, votes -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -17,6 +17,9 @@ from sqlmodel import Session
 from bot.engine.roomstate import RoomState
 from bot.support.config import Config
 from bot.support.text import html_to_plain, markdown_to_html
+
+if TYPE_CHECKING:
+    from bot.engine.registry import Registry
 
 NOTICE = "m.notice"
 
@@ -30,7 +33,7 @@ class Outgoing:
     content: dict[str, Any]
     dm_user: str | None = None
     file_data: bytes | None = None
-    tag: str = ""   # "<prefix>:<value>": ``bot.support.signals.sent_hooks[prefix]`` learns the event id
+    tag: str = ""   # "<prefix>:<value>": the sent hook of <prefix> learns the event id (``outbox.mark_sent``)
 
 
 def notice_content(markdown: str) -> dict[str, Any]:
@@ -60,6 +63,7 @@ class Context:
     sender: str
     event_id: str
     now: datetime
+    registry: Registry               # the commands, listeners and receivers the bot runs with
     bot_user_id: str = ""
     is_facilitator: bool = False
     room_timezone: str | None = None

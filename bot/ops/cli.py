@@ -19,13 +19,14 @@ from urllib.parse import quote
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from bot.engine.registry import NoCommandDeclared, Registry
 from bot.matrix.crosssigning import CrossSigningError
 from bot.storage.db import Database, DatabaseTooNew
 from bot.support.config import Config, ConfigError, load_config
 from bot.support.logs import setup_logging, url_password
 
 log = logging.getLogger("maillage")
-EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT = 2, 3, 4, 5
+EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT, EXIT_COMMANDS = 2, 3, 4, 5, 6
 RATELIMIT_PATH = "/_synapse/admin/v1/users/{user}/override_ratelimit"
 STOP_DEADLINE_SECONDS = 20   # a supervisor's stop never hangs longer than this
 
@@ -82,6 +83,18 @@ def prepare_database(config: Config) -> tuple[str | None, str]:
     raise SystemExit(EXIT_DATABASE)
 
 
+def command_registry() -> Registry:
+    """The registry of every command module (``bot.app.wiring``), or exit with
+    EXIT_COMMANDS naming the module that declares no command: before any login."""
+    from bot.app.wiring import build_registry
+
+    try:
+        return build_registry()
+    except NoCommandDeclared as error:
+        print(f"maillage: commands error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_COMMANDS) from None
+
+
 def _force_exit() -> None:
     """Last resort when a stop hangs (e.g. a database call that never returns): every
     change is committed per event, so exiting now loses nothing a kill -9 would not."""
@@ -94,11 +107,11 @@ class LoginRefused(RuntimeError):
     """The homeserver refused the bot's login (a bad password, a refused token)."""
 
 
-async def _run(config: Config) -> None:
+async def _run(config: Config, registry: Registry) -> None:
     from bot.app.runtime import Runtime
     from bot.matrix.client import MatrixError
 
-    runtime = Runtime(config)
+    runtime = Runtime(config, registry=registry)
     task = asyncio.create_task(runtime.run())
     loop = asyncio.get_running_loop()
     deadline = threading.Timer(STOP_DEADLINE_SECONDS, _force_exit)
@@ -122,9 +135,10 @@ async def _run(config: Config) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
+    registry = command_registry()   # a command module declaring nothing is named here
     prepare_database(config)   # a wrong path is named here, before anything starts
     try:
-        asyncio.run(_run(config))
+        asyncio.run(_run(config, registry))
     except DatabaseTooNew as error:
         log.error("%s", error)
         return EXIT_DATABASE
@@ -209,6 +223,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
     print(f"configuration {args.config}: OK")
+    registry = command_registry()
+    print(f"commands: OK ({len([c for c in registry.commands if not c.hidden])} commands)")
     _before, after = prepare_database(config)
     print(f"database: OK (schema {after})")
     try:
