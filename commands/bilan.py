@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from bot.domain.capture import attendance
+from bot.domain.attendance import attendance
 from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command
 from bot.minutes.build import People, cites_of, decimal_fr, seance_point, seances_between

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.domain import seance as seance_service
-from bot.domain.capture import attendance
+from bot.domain.attendance import attendance
 from bot.engine.core import Core
 from bot.engine.events import Message
 from bot.engine.registry import (

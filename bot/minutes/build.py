@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.domain.capture import MeteoSummary, attendance, meteo_summary
+from bot.domain.attendance import attendance
 from bot.domain.dates import When, format_day_fr, format_hours_fr, format_when_fr
 from bot.domain.fiches import current as current_fiche
 from bot.domain.fiches import fiche_key
 from bot.domain.fiches import lines_of as fiche_lines
+from bot.domain.meteo import MeteoSummary, meteo_summary
 from bot.domain.people import person_details, person_name
 from bot.domain.rencontres import cancelled_starts, next_occurrences, recurrence_of
 from bot.domain.room_settings import network_name
