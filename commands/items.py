@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.domain import capture
+from bot.domain import attendance, capture
 from bot.domain.capture import Capture, CaptureError
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction
@@ -309,7 +309,7 @@ def after_command(ctx: Context, invocation: Invocation) -> None:
     seance = capture.open_seance(ctx.session, ctx.room_id)
     if seance is None:
         return
-    capture.mark_present(ctx.session, seance, ctx.sender, ctx.now)
+    attendance.mark_present(ctx.session, seance, ctx.sender, ctx.now)
     item = capture.item_by_event(ctx.session, ctx.event_id)
     if item is not None:
         typed = command_text(invocation, ctx.config.bot.command_prefix)

@@ -10,7 +10,7 @@ from datetime import date
 
 from sqlmodel import func, select
 
-from bot.domain import capture
+from bot.domain import attendance, capture
 from bot.domain import seance as lifecycle
 from bot.domain.actions import open_actions, overdue_text
 from bot.domain.dates import format_hours_fr, format_when_fr
@@ -176,7 +176,7 @@ def presence(ctx: Context, args: str) -> None:
         raise UsageError("indiquez la personne : @Prénom Nom, ou -@Prénom Nom pour la retirer.")
     lines = []
     for user, present in changes:
-        capture.correct_presence(ctx.session, seance, user, present, ctx.now)
+        attendance.correct_presence(ctx.session, seance, user, present, ctx.now)
         name = person_name(load_profile(ctx.session, user), ctx.room.display_name(user))
         lines.append(f"{md_line(name)} : {'présent·e' if present else 'absent·e'}")
     ctx.reply(f"Présences corrigées (séance n°{seance.number}) : " + " ; ".join(lines) + ".")

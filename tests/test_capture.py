@@ -12,7 +12,9 @@ from sqlmodel import col, select
 
 from bot.app.wiring import SENT_HOOKS, build_core
 from bot.domain import capture
-from bot.domain.capture import MeteoSummary, attendance, meteo_summary, parse_mood, trend
+from bot.domain.attendance import attendance
+from bot.domain.capture import parse_mood
+from bot.domain.meteo import MeteoSummary, meteo_summary, trend
 from bot.engine import outbox
 from bot.engine.events import Edit, Message, Redaction, parse_event
 from bot.matrix.devclient import Pill, edit_content, message_content

@@ -20,9 +20,9 @@ from bot.engine.registry import (
     parse_invocation,
 )
 from bot.minutes.export import MEDIA_TYPES
+from bot.minutes.summary import LONG_MARKDOWN
 from bot.storage.db import Database
 from bot.storage.models import CalendarFeed, Item, ItemKind, Outbox, Publication, Seance
-from commands.cr import LONG_MARKDOWN
 from tests.conftest import make_config
 from tests.pdfcheck import pdf_text
 from tests.test_minutes_build import (

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.app.wiring import build_core
 from bot.engine.events import Message
-from bot.minutes.build import build_view
+from bot.minutes.load import build_view
 from bot.minutes.render import render_html, render_markdown
 from bot.storage.models import Fiche, Outbox, Seance
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM

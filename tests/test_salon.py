@@ -243,7 +243,7 @@ def test_feed_and_organizer_carry_the_room_network(say, db, config):
 
 
 def test_minutes_header_in_the_room_zone_and_network(say, db, config, room):
-    from bot.minutes.build import build_view
+    from bot.minutes.load import build_view
     from bot.storage.models import Seance
     say(FACILITATOR, "!salon fuseau Guyane")
     say(FACILITATOR, "!salon reseau Cités éducatives de Guyane")

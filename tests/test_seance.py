@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from bot.app.wiring import build_core
 from bot.domain import seance as seance_service
-from bot.domain.capture import attendance
+from bot.domain.attendance import attendance
 from bot.engine.events import Message
 from bot.engine.registry import (
     PERMISSION_REPLY,

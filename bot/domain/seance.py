@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from bot.domain.attendance import attendance
 from bot.domain.capture import (
     KIND_LABELS,
-    attendance,
     kind_label,
     next_seance_number,
     open_seance,
