@@ -75,7 +75,6 @@ def salon_fuseau(ctx: Context, args: str) -> None:
     except ZoneError as error:
         raise UsageError(md_line(error.message)) from None
     moved = settings.set_zone(ctx.session, ctx.room_id, zone, ctx.now)
-    ctx.room_timezone = zone
     lines = [f"🕒 Fuseau horaire du salon : **{zone}** ({zone_label(zone)}). Les dates tapées "
              "dans ce salon, les annonces, les rappels, les fichiers .ics et les comptes rendus "
              "suivent désormais ce fuseau."]
