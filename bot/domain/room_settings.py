@@ -32,6 +32,19 @@ def room_row(session: Session, room_id: str, now: datetime) -> Room:
     return room
 
 
+def stored_room(session: Session, room_id: str) -> Room | None:
+    """The room's own settings, None when the bot stored none (every setting is then the
+    configured default)."""
+    return session.get(Room, room_id)
+
+
+def set_reminder_offsets(session: Session, room_id: str, minutes: list[int] | None,
+                         now: datetime) -> None:
+    """The room's reminders before each rencontre, in minutes (None: the configured ones)."""
+    room_row(session, room_id, now).reminder_offsets = minutes
+    session.flush()
+
+
 def network_name(session: Session, config: Config, room_id: str) -> str:
     """The network the room belongs to: its own name, else the configured one."""
     room = session.get(Room, room_id)
