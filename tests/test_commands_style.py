@@ -1,7 +1,8 @@
 """Commands talk to the domain, not to SQL; the Context they get is frozen.
 
 Checked on the source (AST) of every module in ``commands/``: no SQLModel or SQLAlchemy
-import, no ``.session``, no row built from a ``bot.storage.models`` class, and the
+import, no ``.session``, no row built from a ``bot.storage.models`` class nor any
+attribute set (``poll.status = …``: a change is a domain function), and the
 transaction (``ctx.tx``) only ever handed to a function, never used directly
 (``ctx.tx.add(...)``, ``ctx.tx.exec(...)``). What a command reads or writes is a named
 function of ``bot.domain`` or ``bot.calendar``.
@@ -56,6 +57,10 @@ def violations(source: str) -> list[str]:
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
               and node.func.id in models):
             found.append(f"{line}: builds a {node.func.id} row")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found += [f"{line}: sets .{t.attr}" for target in targets
+                      for t in ast.walk(target) if isinstance(t, ast.Attribute)]
     return found
 
 
@@ -89,6 +94,9 @@ def test_commands_call_the_domain_not_sql(path):
     ("def f(ctx):\n    s = ctx.tx", True),
     ("from bot.storage.models import Topic\nTopic(title='x')", True),
     ("from bot.storage.models import RsvpStatus\nx = RsvpStatus.REGISTERED", False),
+    ("def f(item, now):\n    item.done_at = now", True),
+    ("def f(room):\n    room.a, room.b = None, 1", True),
+    ("def f(topic):\n    topic.position += 1", True),
     ("def f(ctx):\n    return domain.by_number(ctx.tx, ctx.room_id, 4)", False),
     ("def f(ctx):\n    return domain.find(session=ctx.tx)", False),
 ])
