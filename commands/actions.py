@@ -41,7 +41,7 @@ def _whose(ctx: Context, args: str) -> str | None:
 def actions(ctx: Context, args: str) -> None:
     owner = _whose(ctx, args)
     found = domain.open_actions(ctx.tx, ctx.room_id, owner)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     today = _today(ctx)
     if not found:
         who = ("Vous n'avez" if owner == ctx.sender else

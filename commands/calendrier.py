@@ -79,7 +79,7 @@ def _send_dm(ctx: Context, invitation: Invitation, user_id: str, data: bytes) ->
     title = md_line(calendar.title_of(invitation.rencontre))
     effect = "la retire de" if invitation.method == "CANCEL" else "ajoute ou met à jour la rencontre dans"
     room_link = md_link("salon du réseau", calendar.matrix_to(ctx.room_id))
-    unsubscribe = f"`{ctx.config.bot.command_prefix}desabonner`"
+    unsubscribe = f"`{ctx.prefix}desabonner`"
     ctx.dm(user_id, "  \n".join([
         f"📅 **{invitation.label}** : {title} — {md_line(invitation.when)}",
         md_line(invitation.headline),
@@ -98,7 +98,7 @@ def _queue_email(ctx: Context, invitation: Invitation, subscriber: Subscriber) -
                   headline=invitation.headline, title=title, when=invitation.when,
                   details=invitation.event.description, cancelled=method == "CANCEL",
                   network=network_name(ctx.tx, ctx.config, ctx.room_id),
-                  unsubscribe=f"{ctx.config.bot.command_prefix}desabonner",
+                  unsubscribe=f"{ctx.prefix}desabonner",
                   room_url=calendar.matrix_to(ctx.room_id))
     ics = calendar.invite(calendar.addressed_to(invitation.event, subscriber), method, ctx.now)
     return mailer.queue(ctx.tx, dedup_key=calendar.email_key(rencontre, method, subscriber.email),
@@ -166,7 +166,7 @@ def abonner(ctx: Context, args: str) -> None:
     if sent:
         lines.append(f"Les rencontres déjà prévues vous sont envoyées ({sent}).")
     lines += notes
-    lines.append(f"Pour arrêter : `{ctx.config.bot.command_prefix}desabonner`.")
+    lines.append(f"Pour arrêter : `{ctx.prefix}desabonner`.")
     ctx.reply("  \n".join(lines))
 
 
@@ -175,7 +175,7 @@ def abonner(ctx: Context, args: str) -> None:
 def desabonner(ctx: Context, args: str) -> None:
     refuse_arguments(args)
     existing = calendar.subscription(ctx.tx, ctx.room_id, ctx.sender)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if existing is None:
         raise UsageError("vous n'êtes pas abonné·e aux invitations de ce salon : rien à arrêter. "
                          f"Pour vous abonner : `{prefix}{USAGE_SUBSCRIBE}`.")
@@ -213,7 +213,7 @@ def _upcoming_lines(ctx: Context) -> list[str]:
          help="le lien de l'agenda du salon (pour votre application d'agenda) et les prochaines "
               "rencontres")
 def agenda(ctx: Context, args: str) -> None:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if args:
         raise UsageError(f"je ne comprends pas « {md_line(excerpt(args))} » après `{prefix}agenda`.",
                          USAGE_AGENDA)

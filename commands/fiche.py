@@ -23,7 +23,7 @@ def _structure(ctx: Context, first: str) -> str:
         profile = load_profile(ctx.tx, ctx.sender)
         if profile is None or not profile.structure:
             raise UsageError("indiquez la structure, par exemple « CE Soissons » (ou enregistrez la "
-                             f"vôtre : `{ctx.config.bot.command_prefix}profil <fonction> ; <structure>`).")
+                             f"vôtre : `{ctx.prefix}profil <fonction> ; <structure>`).")
         return profile.structure
     try:
         return fiches.check_structure(first)
@@ -58,7 +58,7 @@ def _record(ctx: Context, structure: str, lines: list[str]) -> None:
 
 def _shown(ctx: Context, structure: str) -> str:
     found = fiches.current(ctx.tx, structure)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if found is None or not found.fields:
         return (f"Pas encore de fiche pour « {md_line(structure)} ». Ses membres ou l'animation la "
                 f"remplissent avec `{prefix}fiche {md_line(structure)}` suivi de lignes « clé: valeur » "

@@ -48,7 +48,7 @@ NUMBER_ATTEMPT_RE = re.compile(r"^(?:(?:n°|no)\s*\d|#|\d)", re.IGNORECASE)
 
 
 def _no_seance(ctx: Context) -> UsageError:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     return UsageError("aucune séance n'est ouverte dans ce salon : rien n'a été noté. "
                       f"L'animation l'ouvre avec `{prefix}seance ouvrir`.")
 
@@ -104,7 +104,7 @@ def actu(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
     item, fresh = _store(ctx, seance, Capture(ItemKind.ACTU_LOCALE, text=_text(args)))
     if fresh and not item.structure:
-        prefix = ctx.config.bot.command_prefix
+        prefix = ctx.prefix
         ctx.reply("Actualité notée. Pour qu'elle soit rangée sous votre cité éducative dans le "
                   "compte rendu, indiquez votre structure : "
                   f"`{prefix}profil <fonction> ; <structure>`.")
@@ -247,7 +247,7 @@ ITEM_HANDLERS = frozenset({meteo, actu, actu_nationale, actu_regionale, info, qu
 def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     """Apply one version of ``item``'s message (see the module docstring); None when applied,
     else the French reason it was refused (the item is then unchanged)."""
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     invocation = parse_invocation(text, prefix)
     if invocation is None:
         return capture.apply_plain(ctx, item, text)
@@ -306,7 +306,7 @@ def after_command(ctx: Context, invocation: Invocation) -> None:
     capture.mark_present(ctx.tx, seance, ctx.sender, ctx.now)
     item = capture.item_by_event(ctx.tx, ctx.event_id)
     if item is not None:
-        typed = command_text(invocation, ctx.config.bot.command_prefix)
+        typed = command_text(invocation, ctx.prefix)
         capture.remember_original(ctx, item, typed)
 
 

@@ -24,7 +24,7 @@ def _checked(value: str, label: str, usage: str) -> str:
 def _show(ctx: Context, intro: str) -> None:
     profile = load_profile(ctx.tx, ctx.sender)
     line = md_line(person_line(profile, ctx.sender_name))
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     missing = []
     if profile is None or not (profile.fonction and profile.structure):
         missing.append(f"`{prefix}{USAGE_SET}`")

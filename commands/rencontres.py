@@ -95,7 +95,7 @@ def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.Renco
     ctx.send(render("annonce.md.j2", ctx.config.minutes.templates_dir, icon=icon, headline=headline,
                     v=view, changes=list(changes), reason=reason, note=note, inscrits=None,
                     excuses=[], how="reactions" if invitation else "",
-                    prefix=ctx.config.bot.command_prefix),
+                    prefix=ctx.prefix),
              tag=f"{domain.ANNOUNCE_TAG}:{rencontre.id}" if invitation else "")
     rencontre_changed.send(ctx, rencontre, change, **signal)
 
@@ -127,7 +127,7 @@ def _details(ctx: Context, found: Rencontre) -> str:
                   v=view, changes=[], reason=found.cancel_reason if cancelled else "", note="",
                   inscrits=[_name(ctx, r.user_id) for r in registered],
                   excuses=[{"name": _name(ctx, r.user_id), "reason": r.reason} for r in excused],
-                  how="commands" if is_open else "", prefix=ctx.config.bot.command_prefix)
+                  how="commands" if is_open else "", prefix=ctx.prefix)
 
 
 @subcommand("rencontre", "planifier", aliases=("schedule",), usage=USAGE_PLAN, facilitator=True,
@@ -148,7 +148,7 @@ def planifier(ctx: Context, args: str) -> None:
     if poll is not None:
         polls.link_rencontre(ctx.tx, poll, created)
     ctx.reply(f"✅ Rencontre #{created.number} planifiée ; son annonce suit. "
-              f"Pour la changer : `{ctx.config.bot.command_prefix}rencontre modifier {created.number}`.")
+              f"Pour la changer : `{ctx.prefix}rencontre modifier {created.number}`.")
     announce(ctx, created, "created", domain.current_view(ctx.tx, created, ctx.now))
 
 
@@ -205,7 +205,7 @@ def _check_same_day(found: Rencontre, when: When, day: date) -> None:
 def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) -> None:
     view = domain.view_of(found, next_when)
     domain.cancel(ctx.tx, found, reason, ctx.now)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if found.recurrence:
         ctx.reply(f"🚫 La {_named(found)} est annulée : **toute la série** (toutes ses dates "
                   f"à venir). Pour n'annuler qu'une date : `{prefix}rencontre annuler "
@@ -228,7 +228,7 @@ def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -
                                         domain.NEXT_DATES_SHOWN)
     ctx.reply(f"🚫 Seule la date du {format_when_fr(when)} de la {_named(found)} est annulée ; "
               "**les autres dates sont maintenues**. Pour annuler toute la série : "
-              f"`{ctx.config.bot.command_prefix}rencontre annuler {found.number}`.")
+              f"`{ctx.prefix}rencontre annuler {found.number}`.")
     announce(ctx, found, "occurrence_cancelled", domain.view_of(found, when, following),
              reason=reason, note=NOTES["occurrence_cancelled"], occurrence_start=when.start)
 
@@ -240,7 +240,7 @@ def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -
 def rencontres(ctx: Context, args: str) -> None:
     refuse_arguments(args)
     coming = domain.upcoming(ctx.tx, ctx.room_id, ctx.now)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if not coming:
         ctx.reply("Aucune rencontre à venir dans ce salon.")
         return
@@ -323,7 +323,7 @@ def _profile_hint(ctx: Context) -> str:
     if profile is not None and profile.fonction and profile.structure:
         return ""
     return (f"  \nPour figurer avec votre fonction et votre structure : "
-            f"`{ctx.config.bot.command_prefix}profil <fonction> ; <structure>`.")
+            f"`{ctx.prefix}profil <fonction> ; <structure>`.")
 
 
 def _name(ctx: Context, user_id: str) -> str:

@@ -39,7 +39,7 @@ def settings_text(ctx: Context) -> str:
     at = settings.clock_text(settings.action_reminder_minute(ctx.tx, ctx.room_id))
     before = (f"{days} jour{'s' if days > 1 else ''} avant l'échéance et le jour même, à {at}"
               if days else f"le jour même seulement, à {at}")
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     lines = [
         "**Réglages du salon**", "",
         f"- Fuseau horaire : **{zone}** ({zone_label(zone)})"

@@ -30,7 +30,7 @@ METEO_PROMPT = ("☀️ **Météo du jour** : comment allez-vous, et comment va 
 
 
 def _prefix(ctx: Context) -> str:
-    return ctx.config.bot.command_prefix
+    return ctx.prefix
 
 
 def _today(ctx: Context) -> date:

@@ -60,7 +60,7 @@ def _show(ctx: Context) -> None:
     poll = polls.running(ctx.tx, ctx.room_id) or polls.latest(ctx.tx, ctx.room_id)
     if poll is None:
         ctx.reply("Aucun sondage dans ce salon. L'animation en publie un avec "
-                  f"`{ctx.config.bot.command_prefix}{USAGE_CREATE}`.")
+                  f"`{ctx.prefix}{USAGE_CREATE}`.")
         return
     ctx.reply(_count_text(ctx, poll))
 
@@ -68,7 +68,7 @@ def _show(ctx: Context) -> None:
 def _create(ctx: Context, args: str) -> None:
     first, *lines = args.split("\n")
     current = polls.running(ctx.tx, ctx.room_id)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if current is not None:
         raise UsageError(f"le sondage « {md_line(excerpt(current.question))} » est encore ouvert : "
                          f"clôturez-le d'abord avec `{prefix}sondage clore`.")
@@ -91,7 +91,7 @@ def _create(ctx: Context, args: str) -> None:
 def sondage_clore(ctx: Context, args: str) -> None:
     if args.strip():
         raise UsageError(f"je ne comprends pas « {md_line(excerpt(args))} » : tapez "
-                         f"`{ctx.config.bot.command_prefix}sondage clore` seul.")
+                         f"`{ctx.prefix}sondage clore` seul.")
     poll = polls.running(ctx.tx, ctx.room_id)
     if poll is None:
         raise UsageError("aucun sondage n'est ouvert dans ce salon.")
@@ -118,7 +118,7 @@ def _result_sentence(ctx: Context, poll: Poll, result: polls.Count) -> str:
 
 
 def _next_step(ctx: Context, result: polls.Count) -> str:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if len(result.winners) == 1:
         return f"  \nPour planifier la rencontre : `{prefix}rencontre planifier sondage [titre]`."
     if result.winners:
@@ -133,7 +133,7 @@ def plan_from_poll(ctx: Context, rest: str) -> tuple[str, str, Poll]:
     """``!rencontre planifier sondage [n] [titre]`` → (date text, title, poll): the winning
     date of the room's latest poll, or option ``n`` (a tie, or the facilitator's choice)."""
     poll = polls.latest(ctx.tx, ctx.room_id)
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if poll is None:
         raise UsageError("aucun sondage dans ce salon.", USAGE_PLAN)
     if poll.status == PollStatus.OPEN:
