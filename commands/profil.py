@@ -44,7 +44,8 @@ def profil(ctx: Context, args: str) -> None:
     if ";" not in args:
         raise UsageError("séparez la fonction et la structure par un point-virgule « ; ».", USAGE_SET)
     fonction, structure = args.split(";", 1)
-    update_profile(ctx.tx, ctx.sender, ctx.now, fonction=_checked(fonction, "la fonction", USAGE_SET),
+    update_profile(ctx.tx, ctx.sender, ctx.now,
+                   fonction=_checked(fonction, "la fonction", USAGE_SET),
                    structure=_checked(structure, "la structure", USAGE_SET))
     _show(ctx, "Profil enregistré :")
 

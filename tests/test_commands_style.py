@@ -52,7 +52,8 @@ def violations(source: str) -> list[str]:
             found.append(f"{line}: from {node.module} import …")
         elif isinstance(node, ast.Attribute) and node.attr == "session":
             found.append(f"{line}: .session")
-        elif isinstance(node, ast.Attribute) and node.attr == "tx" and not _handed_over(node, parents):
+        elif (isinstance(node, ast.Attribute) and node.attr == "tx"
+              and not _handed_over(node, parents)):
             found.append(f"{line}: .tx used directly")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
               and node.func.id in models):

@@ -116,7 +116,8 @@ def subscription(session: Session, room_id: str, user_id: str) -> Subscriber | N
     return session.get(Subscriber, (room_id, user_id))
 
 
-def subscribe(session: Session, room_id: str, user_id: str, email: str, now: datetime) -> Subscriber:
+def subscribe(session: Session, room_id: str, user_id: str, email: str,
+              now: datetime) -> Subscriber:
     """Subscribe the person (or change the address of their subscription; "" for none)."""
     subscriber = subscription(session, room_id, user_id) or Subscriber(
         room_id=room_id, user_id=user_id, created_at=now)
