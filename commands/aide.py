@@ -57,7 +57,7 @@ def _one(cmd: Command, prefix: str) -> dict:
 @command("aide", aliases=("help",), usage="aide [commande]",
          help="la liste des commandes, ou le détail d'une commande")
 def aide(ctx: Context, args: str) -> None:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     templates_dir = ctx.config.minutes.templates_dir
     if not args:
         ctx.reply(render("aide.md.j2", templates_dir, command=None, groups=_groups(ctx.registry, prefix), prefix=prefix))

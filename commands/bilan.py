@@ -93,7 +93,7 @@ def summary_lines(period: PeriodRecord) -> list[str]:
               "participation, cités représentées, actions, avec les graphiques")
 def bilan(ctx: Context, args: str) -> None:
     period = parse_period(args, ctx.now.astimezone(ctx.tz))
-    figures = load_period(ctx.session, ctx.room_id, period.start, period.end, ctx.config, ctx.room, ctx.tz)
+    figures = load_period(ctx.tx, ctx.room_id, period.start, period.end, ctx.config, ctx.room, ctx.tz)
     if not figures.numbers:
         ctx.reply(f"Aucune séance close dans ce salon au cours {period.text}.")
         return

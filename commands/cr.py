@@ -51,15 +51,15 @@ def _seance(ctx: Context, args: str, usage: str) -> Seance | None:
     open séance, else the last closed one."""
     text = args.strip()
     if not text:
-        return open_seance(ctx.session, ctx.room_id) or last_closed_seance(ctx.session, ctx.room_id)
+        return open_seance(ctx.tx, ctx.room_id) or last_closed_seance(ctx.tx, ctx.room_id)
     if match := RENCONTRE_NUMBER.match(text):
-        found = seance_of_rencontre(ctx.session, ctx.room_id, int(match["n"]))
+        found = seance_of_rencontre(ctx.tx, ctx.room_id, int(match["n"]))
         if found is None:
             raise UsageError(f"aucune séance n'a été tenue pour la rencontre #{match['n']} "
                              "(ou cette rencontre n'existe pas).", usage)
         return found
     if match := MINUTES_NUMBER.match(text):
-        found = seance_by_number(ctx.session, ctx.room_id, int(match["n"]))
+        found = seance_by_number(ctx.tx, ctx.room_id, int(match["n"]))
         if found is None:
             raise UsageError(f"il n'y a pas de compte rendu n°{match['n']} dans ce salon.", usage)
         return found
@@ -80,14 +80,14 @@ def _draft_footer(ctx: Context, seance: Seance) -> str:
     if seance.status == SeanceStatus.OPEN:
         publish = f"closez la séance (`{prefix}seance clore`) puis tapez `{prefix}cr publier`"
     else:
-        publish = f"tapez `{prefix}cr publier {seance_reference(ctx.session, seance)}`"
+        publish = f"tapez `{prefix}cr publier {seance_reference(ctx.tx, seance)}`"
     return (f"\n---\n\n*Ceci est un projet : les messages modifiés ou supprimés dans le salon y sont "
             f"repris. Pour publier le compte rendu, {publish}.*\n")
 
 
 def post_draft(ctx: Context, seance: Seance, reply: bool = True) -> None:
     """The draft minutes in the room (a summary and the .md file when they are long)."""
-    view = build_view(ctx.session, seance, ctx.config, ctx.room, ctx.now, draft=True)
+    view = build_view(ctx.tx, seance, ctx.config, ctx.room, ctx.now, draft=True)
     markdown = render_markdown(view, minutes_env(ctx.config))
     post = ctx.reply if reply else ctx.send
     post(room_markdown(view, markdown, ("md",)) + _draft_footer(ctx, seance))
@@ -129,7 +129,7 @@ def _confirmation(ctx: Context, seance: Seance, version: Version, formats: tuple
         day = format_day_fr(ctx.now.astimezone(ctx.tz).date())
         text += f" : version {version.number}, mise à jour du {day}"
     text += f". Fichiers : {', '.join('.' + f for f in formats)}." if formats else "."
-    url = archive_url(ctx.session, ctx.config, ctx.room_id, seance.number, version.number)
+    url = archive_url(ctx.tx, ctx.config, ctx.room_id, seance.number, version.number)
     return text + (f"  \nArchive web : {md_link(url, url)}" if url else "")
 
 
@@ -145,11 +145,11 @@ def cr_publier(ctx: Context, args: str) -> None:
     if seance.status == SeanceStatus.OPEN:
         raise UsageError(f"la séance n°{seance.number} est encore ouverte : closez-la d'abord avec "
                          f"`{prefix}seance clore` (aperçu : `{prefix}cr`).", USAGE_PUBLISH)
-    version = next_version(ctx.session, seance, ctx.now)
-    view = build_view(ctx.session, seance, ctx.config, ctx.room, ctx.now, draft=False, version=version)
+    version = next_version(ctx.tx, seance, ctx.now)
+    view = build_view(ctx.tx, seance, ctx.config, ctx.room, ctx.now, draft=False, version=version)
     formats = ctx.config.minutes.formats
     documents = render_documents(view, minutes_env(ctx.config), pdf="pdf" in formats)
-    store_publication(ctx.session, seance, version, documents, ctx.sender, ctx.now)
+    store_publication(ctx.tx, seance, version, documents, ctx.sender, ctx.now)
     ctx.send(room_markdown(view, documents.markdown, formats))
     for fmt in formats:
         ctx.upload(file_name(seance.number, fmt, version.number), documents.data(fmt), MEDIA_TYPES[fmt])

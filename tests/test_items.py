@@ -7,6 +7,7 @@ temporary database; bad input must raise a French ``UsageError`` and store nothi
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -38,7 +39,7 @@ def element_ctx(make_ctx, content: dict, sender: str = MEMBER):
     source = {"type": "m.room.message", "event_id": event_id, "sender": sender, "content": content}
     message = parse_event(source, ROOM)
     ctx = make_ctx(sender=sender, event_id=event_id)
-    ctx.mentions, ctx.formatted_body = message.mentions, message.formatted_body
+    ctx = replace(ctx, mentions=message.mentions, formatted_body=message.formatted_body)
     return ctx, message.body
 
 

@@ -304,11 +304,9 @@ def test_nothing_to_answer_without_an_upcoming_rencontre(say, db, text):
 
 def test_cancelled_or_past_rencontres_take_no_answer(say, make_ctx, db):
     say(FACILITATOR, PLAN)
-    later = make_ctx(MEMBER)
-    later.now = datetime(2027, 6, 9, 13, 30, tzinfo=UTC)  # 15h30 in Paris: under way, still open
+    later = make_ctx(MEMBER, now=datetime(2027, 6, 9, 13, 30, tzinfo=UTC))  # 15h30 in Paris: under way, still open
     run(later, "!inscription 1")
-    after = make_ctx(MEMBER, "$after")
-    after.now = datetime(2027, 6, 9, 15, 1, tzinfo=UTC)  # it ended at 15:00 UTC
+    after = make_ctx(MEMBER, "$after", now=datetime(2027, 6, 9, 15, 1, tzinfo=UTC))  # it ended at 15:00 UTC
     with pytest.raises(UsageError, match="déjà passée"):
         dispatch(after, parse_invocation("!excuse 1", "!", after.registry))
     say(FACILITATOR, "!rencontre annuler 1")
@@ -342,8 +340,7 @@ def test_numbers_are_per_room(say, core, db, room):
 
 
 def test_modify_changes_fields_grows_sequence_and_reannounces(make_ctx, planned, db, changes):
-    ctx = make_ctx(FACILITATOR, "$edit")
-    ctx.now = NOW + timedelta(hours=1)
+    ctx = make_ctx(FACILITATOR, "$edit", now=NOW + timedelta(hours=1))
     run(ctx, "!rencontre modifier #1\ndate: 10 juin 2027 9h-12h\nmode: hybride\nlieu: Lille\nodj: Un seul point")
     [rencontre] = rencontres_in(db)
     assert rencontre.start_at == datetime(2027, 6, 10, 7, 0, tzinfo=UTC)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Iterator
 
@@ -280,10 +280,11 @@ class Core:
                action: Callable[[Context], None]) -> int:
         """Inside the caller's transaction: run ``action``, mark the event processed and
         queue what it sends."""
-        ctx = self.context(session, room, record.sender, record.event_id, now)
-        if isinstance(record, (Message, Edit)):
-            ctx.mentions, ctx.formatted_body = record.mentions, record.formatted_body
-        ctx.thread_root = getattr(record, "thread_root", None)   # replies go in the thread
+        said = ({"mentions": record.mentions, "formatted_body": record.formatted_body}
+                if isinstance(record, (Message, Edit)) else {})
+        ctx = replace(self.context(session, room, record.sender, record.event_id, now),
+                      thread_root=getattr(record, "thread_root", None),   # replies go in the thread
+                      **said)
         action(ctx)
         session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
         return store_outgoing(session, ctx.outgoing, record.event_id, now)
