@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from bot.domain import attendance, capture
 from bot.domain.actions import mark_done
-from bot.domain.capture import Capture, CaptureError
+from bot.domain.capture import Capture
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.engine.registry import (
@@ -32,7 +32,7 @@ from bot.engine.registry import (
     Registry,
     UsageError,
     command,
-    format_usage,
+    edit_refused_reply,
     listen,
     parse_invocation,
     refuse_arguments,
@@ -40,6 +40,7 @@ from bot.engine.registry import (
     subcommand,
 )
 from bot.storage.models import Item, ItemKind, Seance
+from bot.support.errors import UserError
 from bot.support.text import excerpt, md_line
 
 ACTION_NUMBER_RE = re.compile(r"^(?:n°|no|#)?\s*(?P<number>\d{1,6})$", re.IGNORECASE)
@@ -65,13 +66,6 @@ def _text(args: str, what: str = "le texte") -> str:
     if not args.strip():
         raise UsageError(f"{what} est vide.")
     return args.strip()
-
-
-def _parsed(parse, *args) -> Capture:
-    try:
-        return parse(*args)
-    except CaptureError as error:
-        raise UsageError(error.message) from None
 
 
 def _store(ctx: Context, seance: Seance, what: Capture) -> tuple[Item, bool]:
@@ -146,14 +140,14 @@ def decision(ctx: Context, args: str) -> None:
          group=DURING_SEANCE, help="présenter une expérience, une action inspirante")
 def partage(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_share, args))
+    _store(ctx, seance, capture.parse_share(args))
 
 
 @command("ressource", aliases=("link", "#link"), usage="ressource <lien> [description]",
          group=DURING_SEANCE, help="partager un lien (http ou https) et dire ce qu'il contient")
 def ressource(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_resource, args))
+    _store(ctx, seance, capture.parse_resource(args))
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -163,8 +157,8 @@ def ressource(ctx: Context, args: str) -> None:
          help="une action à suivre, avec sa ou son responsable et son échéance")
 def action(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
-                                ctx.formatted_body))
+    _store(ctx, seance, capture.parse_action(ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
+                                             ctx.formatted_body))
 
 
 @subcommand("action", "fait", aliases=("faite", "done"), usage="action fait <numéro>",
@@ -258,8 +252,8 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     handler, args, usage = target
     try:
         handler(ctx, args)
-    except UsageError as error:
-        return _refused(error, error.usage or usage, prefix)
+    except UserError as error:
+        return edit_refused_reply(error, error.usage or usage, prefix)
     return None
 
 
@@ -276,14 +270,6 @@ def _item_command(registry: Registry, invocation: Invocation
     if handler is action_fait and args.strip() and _done_number(args) is None:
         return handler, args, usage                 # refused by action_fait: the item stays
     return (handler, args, usage) if handler in ITEM_HANDLERS else None
-
-
-def _refused(error: UsageError, usage: str | tuple[str, ...], prefix: str) -> str:
-    lines = [f"⚠️ Modification non prise en compte : {error.message}"]
-    if usage:
-        lines.append(f"Usage : {format_usage(usage, prefix)}")
-    lines.append("Le compte rendu garde la version précédente de ce message.")
-    return "  \n".join(lines)
 
 
 def command_text(invocation: Invocation, prefix: str) -> str:

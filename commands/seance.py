@@ -13,7 +13,7 @@ from bot.domain import seance as lifecycle
 from bot.domain.actions import open_actions, overdue_text
 from bot.domain.dates import format_hours_fr, format_when_fr
 from bot.domain.people import load_profile, person_name
-from bot.domain.rencontres import RencontreError, by_number, split_number, when_of
+from bot.domain.rencontres import by_number, split_number, when_of
 from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
 from bot.storage.models import Rencontre, RencontreStatus, Seance
@@ -52,10 +52,7 @@ def _open_seance(ctx: Context) -> Seance:
             facilitator=True, group=FACILITATORS)
 def seance_ouvrir(ctx: Context, args: str) -> None:
     _refuse_second(ctx)
-    try:
-        number, title = split_number(args)
-    except RencontreError as error:
-        raise UsageError(error.message) from None
+    number, title = split_number(args)
     if number is not None:
         rencontre = _rencontre(ctx, number)
     else:
@@ -80,10 +77,7 @@ def _refuse_second(ctx: Context) -> None:
 
 
 def _rencontre(ctx: Context, number: int) -> Rencontre:
-    try:
-        rencontre = by_number(ctx.tx, ctx.room_id, number)
-    except RencontreError as error:
-        raise UsageError(error.message) from None
+    rencontre = by_number(ctx.tx, ctx.room_id, number)
     if rencontre.status == RencontreStatus.CANCELLED:
         raise UsageError(f"la rencontre #{number} est annulée.")
     return rencontre

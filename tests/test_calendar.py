@@ -29,6 +29,7 @@ from bot.storage.models import (
     RsvpStatus,
     Subscriber,
 )
+from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
@@ -354,7 +355,7 @@ def test_subscribe_with_email(make_ctx):
 ])
 def test_subscribe_refuses_invalid_addresses(make_ctx, address):
     ctx = make_ctx()
-    with pytest.raises(UsageError) as refused:
+    with pytest.raises(UserError) as refused:
         run(ctx, f"!abonner {address}")
     assert refused.value.usage == "abonner [e-mail]"
     assert "exemple" in refused.value.message or "valide" in refused.value.message \

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app.wiring import SENT_HOOKS, build_core
-from bot.domain.rencontres import RencontreError, parse_fields, parse_mode, split_number
+from bot.domain.rencontres import parse_fields, parse_mode, split_number
 from bot.engine import outbox
 from bot.engine.events import Message, Reaction, Redaction
 from bot.engine.registry import PERMISSION_REPLY, UsageError, dispatch, parse_invocation
@@ -30,6 +30,7 @@ from bot.storage.models import (
     Room,
     RsvpStatus,
 )
+from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from commands.rencontres import reaction_status
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
@@ -307,7 +308,7 @@ def test_cancelled_or_past_rencontres_take_no_answer(say, make_ctx, db):
     later = make_ctx(MEMBER, now=datetime(2027, 6, 9, 13, 30, tzinfo=UTC))  # 15h30 in Paris: under way, still open
     run(later, "!inscription 1")
     after = make_ctx(MEMBER, "$after", now=datetime(2027, 6, 9, 15, 1, tzinfo=UTC))  # it ended at 15:00 UTC
-    with pytest.raises(UsageError, match="déjà passée"):
+    with pytest.raises(UserError, match="déjà passée"):
         dispatch(after, parse_invocation("!excuse 1", "!", after.registry))
     say(FACILITATOR, "!rencontre annuler 1")
     [reply] = say(OTHER, "!inscription 1")
@@ -637,12 +638,12 @@ def test_split_number():
     assert split_number("malade") == (None, "malade")
     assert split_number("") == (None, "")
     assert split_number("#999999 x") == (999999, "x")
-    with pytest.raises(RencontreError, match="6 chiffres au plus"):
+    with pytest.raises(UserError, match="6 chiffres au plus"):
         split_number("1234567 malade")
 
 
 def test_parse_fields_keeps_order_and_colons_in_values():
     fields = parse_fields(["odj: 14:00 accueil", "", "Lien : https://x.org/a:b", "odj: suite"])
     assert fields == {"odj": ["14:00 accueil", "suite"], "lien": ["https://x.org/a:b"]}
-    with pytest.raises(RencontreError, match="clé: valeur"):
+    with pytest.raises(UserError, match="clé: valeur"):
         parse_fields(["https://x.org"])

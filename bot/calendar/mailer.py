@@ -25,6 +25,7 @@ from bot.engine.services import ServiceHost, wait_event
 from bot.storage.db import Database
 from bot.storage.models import EmailOutbox
 from bot.support.config import EmailConfig
+from bot.support.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,43 +45,35 @@ _TLD_RE = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 EXAMPLE_ADDRESS = "prenom.nom@ville.fr"
 
 
-class InvalidAddress(ValueError):
-    """An e-mail address refused; ``message`` says why, in French."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
 # --------------------------------------------------------------------------- addresses
 
 
 def _ascii_domain(domain: str) -> str:
-    """The domain in ASCII (IDNA for accented domains), or InvalidAddress."""
+    """The domain in ASCII (IDNA for accented domains), or a UserError."""
     try:
         return domain.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidAddress(f"le domaine « {domain} » n'est pas un nom de domaine valide.") from None
+        raise UserError(f"le domaine « {domain} » n'est pas un nom de domaine valide.") from None
 
 
 def check_address(text: str) -> str:
     """A strictly valid address ``local@domain`` (no DNS look-up), domain in lower case."""
     address = text.strip()
     if address.count("@") != 1:
-        raise InvalidAddress(f"« {address} » n'est pas une adresse e-mail "
-                             f"(il faut une seule arobase « @ », par exemple {EXAMPLE_ADDRESS}).")
+        raise UserError(f"« {address} » n'est pas une adresse e-mail "
+                        f"(il faut une seule arobase « @ », par exemple {EXAMPLE_ADDRESS}).")
     local, domain = address.split("@")
     if not local or len(local) > 64 or not _LOCAL_RE.match(local):
-        raise InvalidAddress(f"la partie avant « @ » de « {address} » n'est pas valide "
-                             "(lettres sans accents, chiffres, points non consécutifs).")
+        raise UserError(f"la partie avant « @ » de « {address} » n'est pas valide "
+                        "(lettres sans accents, chiffres, points non consécutifs).")
     domain = _ascii_domain(domain) if domain else ""
     labels = domain.split(".")
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) \
             or not _TLD_RE.match(labels[-1]) or len(domain) > 253:
-        raise InvalidAddress(f"le domaine de « {address} » n'est pas valide "
-                             f"(par exemple {EXAMPLE_ADDRESS}).")
+        raise UserError(f"le domaine de « {address} » n'est pas valide "
+                        f"(par exemple {EXAMPLE_ADDRESS}).")
     if len(local) + 1 + len(domain) > 254:
-        raise InvalidAddress("cette adresse e-mail est trop longue.")
+        raise UserError("cette adresse e-mail est trop longue.")
     return f"{local}@{domain}"
 
 

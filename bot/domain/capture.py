@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from bot.domain.attendance import mark_present
-from bot.domain.dates import DateError, parse_due_date
+from bot.domain.dates import parse_due_date
 from bot.domain.people import load_profile
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction, pills
@@ -46,7 +46,8 @@ from bot.storage.models import (
     Seance,
     SeanceStatus,
 )
-from bot.support.text import md_line, normalize, safe_url
+from bot.support.errors import UserError
+from bot.support.text import normalize, safe_url
 
 ACK = "✅"
 CAPTURED_MSGTYPES = frozenset({"m.text", "m.emote"})   # m.notice is what bots send
@@ -101,14 +102,6 @@ KIND_LABELS = {
     ItemKind.DECISION: ("décision", "décisions"),
     ItemKind.DISCUSSION: ("message de discussion", "messages de discussion"),
 }
-
-
-class CaptureError(ValueError):
-    """Text that cannot be captured; ``message`` is French, user text in it escaped."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -240,17 +233,17 @@ def split_owner(room: RoomState, text: str) -> tuple[str, str]:
     if not starts:
         return "", text
     if len(starts) > 1:
-        raise CaptureError("une action n'a qu'une personne responsable : "
-                           "gardez une seule mention « @… ».")
+        raise UserError("une action n'a qu'une personne responsable : "
+                        "gardez une seule mention « @… ».")
     start = starts[0]
     words = list(WORD_RE.finditer(text, start))[:MAX_NAME_WORDS]
     for word in reversed(words):  # the longest name that is a member wins
         owner = find_person(room, text[start:word.end()])
         if owner is not None:
             return owner, _squeeze(text[:start] + text[word.end():])
-    raise CaptureError(f"je ne trouve pas « {md_line(words[0].group())} » parmi les membres du "
-                       "salon : mentionnez la personne par son nom affiché (@Prénom Nom) ou son "
-                       "identifiant (@nom:serveur).")
+    raise UserError(f"je ne trouve pas « {words[0].group()} » parmi les membres du "
+                    "salon : mentionnez la personne par son nom affiché (@Prénom Nom) ou son "
+                    "identifiant (@nom:serveur).")
 
 
 def pill_owner(room: RoomState, text: str, mentions: tuple[str, ...],
@@ -266,8 +259,8 @@ def pill_owner(room: RoomState, text: str, mentions: tuple[str, ...],
     linked = [(user, name) for user, name in pills(formatted_body) if user in room.joined]
     found = _named_in(text, linked)
     if len(found) > 1:
-        raise CaptureError("une action n'a qu'une personne responsable : "
-                           "gardez une seule mention.")
+        raise UserError("une action n'a qu'une personne responsable : "
+                        "gardez une seule mention.")
     if not found:
         found = _named_in(text, [(u, room.display_name(u)) for u in mentions if u in room.joined])
     if len(found) != 1:
@@ -303,9 +296,8 @@ def split_due(text: str, tz: ZoneInfo, now: datetime) -> tuple[str, date | None]
     last = tails[-1]
     try:
         due = parse_due_date(text[last.end():], tz, now)
-    except DateError as error:
-        # The message quotes what the user typed: escaped.
-        raise CaptureError(f"échéance non comprise : {md_line(error.message)}") from None
+    except UserError as error:
+        raise UserError(f"échéance non comprise : {error.message}") from None
     return text[:last.start()].rstrip(" ,;:-—"), due
 
 
@@ -316,7 +308,7 @@ def parse_action(room: RoomState, args: str, tz: ZoneInfo, now: datetime,
         owner, text = pill_owner(room, text, mentions, formatted_body)
     text, due = split_due(text, tz, now)
     if not text.strip():
-        raise CaptureError("le texte de l'action est vide.")
+        raise UserError("le texte de l'action est vide.")
     return Capture(ItemKind.ACTION, text=text.strip(), owner=owner, due_date=due)
 
 
@@ -332,8 +324,8 @@ def checked_url(token: str) -> str:
     if url:
         return url
     hint = " (ajoutez https:// devant)" if token.lower().startswith("www.") else ""
-    raise CaptureError(f"l'adresse « {md_line(token)} » n'est pas un lien web valide : elle doit "
-                       f"commencer par http:// ou https://{hint}.")
+    raise UserError(f"l'adresse « {token} » n'est pas un lien web valide : elle doit "
+                    f"commencer par http:// ou https://{hint}.")
 
 
 def split_trailing_url(text: str) -> tuple[str, str]:
@@ -349,7 +341,7 @@ def parse_share(args: str) -> Capture:
     text, url = split_trailing_url(args)
     title, _, description = (p.strip() for p in _split_once(text))
     if not title:
-        raise CaptureError("le titre du partage est vide.")
+        raise UserError("le titre du partage est vide.")
     return Capture(ItemKind.PARTAGE, text=description, title=title, url=url)
 
 
@@ -364,13 +356,13 @@ def parse_resource(args: str) -> Capture:
     """``<url> [description]`` (the link may also close the text)."""
     words = args.split(None, 1)
     if not words:
-        raise CaptureError("indiquez le lien à partager (http:// ou https://).")
+        raise UserError("indiquez le lien à partager (http:// ou https://).")
     if looks_like_url(words[0].strip("<>")):
         return Capture(ItemKind.RESSOURCE, text=words[1].strip() if len(words) == 2 else "",
                        url=checked_url(words[0]))
     description, url = split_trailing_url(args)
     if not url:
-        raise CaptureError("il manque le lien : une adresse qui commence par http:// ou https://.")
+        raise UserError("il manque le lien : une adresse qui commence par http:// ou https://.")
     return Capture(ItemKind.RESSOURCE, text=description, url=url)
 
 
