@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.domain import attendance, capture
+from bot.domain import attendance, capture, capture_parse
 from bot.domain.actions import mark_done
-from bot.domain.capture import Capture
+from bot.domain.capture_parse import Capture
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.engine.registry import (
@@ -86,9 +86,9 @@ def _simple(ctx: Context, kind: str, args: str) -> None:
          help="ma météo du jour : mon humeur et comment va ma cité éducative (une par personne)")
 def meteo(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    parsed = capture.parse_mood(args)
+    parsed = capture_parse.parse_mood(args)
     if parsed is None:
-        raise UsageError(f"commencez par votre humeur : {capture.MOOD_CHOICES}.")
+        raise UsageError(f"commencez par votre humeur : {capture_parse.MOOD_CHOICES}.")
     _store(ctx, seance, Capture(ItemKind.METEO, text=parsed[1], mood=parsed[0]))
 
 
@@ -140,14 +140,14 @@ def decision(ctx: Context, args: str) -> None:
          group=DURING_SEANCE, help="présenter une expérience, une action inspirante")
 def partage(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, capture.parse_share(args))
+    _store(ctx, seance, capture_parse.parse_share(args))
 
 
 @command("ressource", aliases=("link", "#link"), usage="ressource <lien> [description]",
          group=DURING_SEANCE, help="partager un lien (http ou https) et dire ce qu'il contient")
 def ressource(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, capture.parse_resource(args))
+    _store(ctx, seance, capture_parse.parse_resource(args))
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -157,8 +157,9 @@ def ressource(ctx: Context, args: str) -> None:
          help="une action à suivre, avec sa ou son responsable et son échéance")
 def action(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, capture.parse_action(ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
-                                             ctx.formatted_body))
+    parsed = capture_parse.parse_action(ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
+                                        ctx.formatted_body)
+    _store(ctx, seance, parsed)
 
 
 @subcommand("action", "fait", aliases=("faite", "done"), usage="action fait <numéro>",

@@ -11,6 +11,7 @@ from datetime import date
 from bot.domain import attendance, capture
 from bot.domain import seance as lifecycle
 from bot.domain.actions import open_actions, overdue_text
+from bot.domain.capture_parse import MOOD_CHOICES, find_person
 from bot.domain.dates import format_hours_fr, format_when_fr
 from bot.domain.people import load_profile, person_name
 from bot.domain.rencontres import by_number, split_number, when_of
@@ -26,7 +27,7 @@ HELP_OPEN = ("ouvrir la séance de la rencontre n (par défaut, celle du jour ; 
 HELP_CLOSE = "clore la séance : fin de la prise de notes et bilan"
 METEO_PROMPT = ("☀️ **Météo du jour** : comment allez-vous, et comment va votre cité éducative ? "
                 "Répondez à ce message (ou dans son fil) en commençant par votre humeur, "
-                f"{capture.MOOD_CHOICES}, puis quelques mots. Ou bien : `{{prefix}}meteo 4 …`")
+                f"{MOOD_CHOICES}, puis quelques mots. Ou bien : `{{prefix}}meteo 4 …`")
 
 
 def _prefix(ctx: Context) -> str:
@@ -175,7 +176,7 @@ def _presence_change(ctx: Context, entry: str) -> tuple[str, bool]:
     entry = entry.strip()
     absent = entry.startswith("-")
     person = entry[1:].strip() if absent else entry
-    user = capture.find_person(ctx.room, person)
+    user = find_person(ctx.room, person)
     if user is None:
         raise UsageError(f"je ne trouve pas « {md_line(excerpt(person))} » parmi les membres du salon.")
     return user, not absent
