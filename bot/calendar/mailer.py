@@ -10,7 +10,6 @@ the sync loop. Each message is an iTIP invitation as mail clients expect it
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -21,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 import aiosmtplib
 from sqlmodel import Session, col, select
 
-from bot.engine.services import ServiceHost, wait_event
+from bot.engine.services import Changes, ServiceHost
 from bot.storage.db import Database
 from bot.storage.models import EmailOutbox
 from bot.support.config import EmailConfig
@@ -206,25 +205,24 @@ async def _deliver(host: ServiceHost, row: EmailOutbox) -> bool:
     return True
 
 
-async def _wait(host: ServiceHost, changes: asyncio.Event) -> None:
+async def _wait(host: ServiceHost, changes: Changes) -> None:
     """Until something changed (a command may have queued mail) or a retry is due."""
     wake = await host.in_worker(next_attempt, host.db)
     delay = IDLE_WAKE_SECONDS
     if wake is not None:
         delay = max(0.0, min(delay, (wake - host.clock()).total_seconds()))
-    await wait_event(changes, delay)
+    await changes.wait(delay)
 
 
 async def run(host: ServiceHost) -> None:
     """Send queued invitations; does nothing when ``[email]`` is not configured."""
     if host.config.email is None:
         return
-    changes = host.subscribe_changes()
+    changes = Changes(host)
     while True:
-        changes.clear()
         try:
             await deliver_due(host)
             await _wait(host, changes)
         except Exception as error:  # e.g. the database away: never stop the bot, retry later
             log.warning("e-mail round failed, retrying in %ss: %s", DB_RETRY_SECONDS, error)
-            await wait_event(changes, DB_RETRY_SECONDS)
+            await changes.wait(DB_RETRY_SECONDS)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.domain.dates import parse_due_date
+from bot.domain.dates import MONTH_WORDS, WEEKDAYS_FR, parse_due_date
 from bot.engine.events import pills
 from bot.engine.roomstate import RoomState
 from bot.storage.models import ItemKind
@@ -43,10 +43,7 @@ DUE_RE = re.compile(r"(?<!\S)pour\s+", re.IGNORECASE)
 # "pour le 15 juin", "pour dans 2 semaines", "pour fin juin", "pour 15/06"); otherwise
 # it is part of the text ("préparer la salle pour la réunion").
 DATE_WORDS = frozenset({
-    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-    "janvier", "janv", "fevrier", "fevr", "fev", "mars", "avril", "avr", "mai", "juin",
-    "juillet", "juil", "aout", "septembre", "sept", "octobre", "oct", "novembre", "nov",
-    "decembre", "dec", "demain", "apres-demain", "aujourd'hui", "aujourdhui", "hier",
+    *WEEKDAYS_FR, *MONTH_WORDS, "demain", "apres-demain", "aujourd'hui", "aujourdhui", "hier",
     "avant-hier", "dans", "fin",
 })
 DATE_ARTICLE_RE = re.compile(r"^(?:le|l')\s*")

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.domain.dates import (
     MONTH_WORDS,
+    WEEKDAYS_FR,
     Recurrence,
     When,
     format_when_fr,
@@ -111,7 +112,14 @@ def parse_fields(lines: list[str]) -> dict[str, list[str]]:
 
 # --- values ----------------------------------------------------------------------------
 
-MODE_LABELS = {"distanciel": "distanciel", "presentiel": "présentiel", "hybride": "hybride"}
+# Rencontre.mode → how it is named: alone ("présentiel"), and in a sentence ("en présentiel").
+MODES = {
+    "distanciel": ("distanciel", "en distanciel"),
+    "presentiel": ("présentiel", "en présentiel"),
+    "hybride": ("hybride", "en mode hybride"),
+}
+MODE_LABELS = {mode: label for mode, (label, _) in MODES.items()}
+MODE_TEXTS = {mode: text for mode, (_, text) in MODES.items()}
 MODE_WORDS = {
     "distanciel": "distanciel", "a distance": "distanciel", "en ligne": "distanciel",
     "visio": "distanciel", "en visio": "distanciel", "visioconference": "distanciel",
@@ -164,7 +172,6 @@ def when_error(error: UserError) -> UserError:
 # --- recurrence --------------------------------------------------------------------------
 
 RANKS = {1: "1er", 2: "2e", 3: "3e", 4: "4e", -1: "dernier"}
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
 def recurrence_of(rencontre: Rencontre) -> Recurrence | None:
@@ -194,7 +201,7 @@ def describe_recurrence(rec: Recurrence | None) -> str:
     if rec.by_weekday_rank is None:
         return _period_text(rec)
     weekday, rank = rec.by_weekday_rank
-    return f"{_period_text(rec)} (le {RANKS[rank]} {WEEKDAYS[weekday]} du mois)"
+    return f"{_period_text(rec)} (le {RANKS[rank]} {WEEKDAYS_FR[weekday]} du mois)"
 
 
 # --- occurrences -------------------------------------------------------------------------
@@ -435,7 +442,7 @@ def _month_word(word: str) -> bool:
 
 def _date_word(word: str) -> bool:
     plain = normalize(word).strip(",;")
-    return (plain in WEEKDAYS or _month_word(word)
+    return (plain in WEEKDAYS_FR or _month_word(word)
             or any(p.match(plain) for p in (_DAY_WORD, _NUMERIC_DATE, _YEAR_WORD, _TIME_WORD)))
 
 
@@ -454,7 +461,7 @@ def _looks_like_date(words: list[str], after_le: bool) -> bool:
     first = normalize(words[0])
     if _NUMERIC_DATE.match(first):
         return True
-    if first in WEEKDAYS or _DAY_WORD.match(first):
+    if first in WEEKDAYS_FR or _DAY_WORD.match(first):
         return after_le or any(_month_word(w) for w in words[1:3])
     return False
 

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.domain.capture_parse import MOOD_EMOJIS
 from bot.domain.dates import When, format_day_fr, format_hours_fr, format_when_fr
 from bot.domain.meteo import MeteoSummary
+from bot.domain.rencontres import MODE_TEXTS
 from bot.domain.zones import zone_suffix
 from bot.engine.undecryptable import unreadable_note
 from bot.minutes.record import (
@@ -52,9 +54,7 @@ from bot.support.config import Config
 from bot.support.richtext import RichText, parse_formatted
 from bot.support.text import normalize, text_lines
 
-MOOD_EMOJIS = {5: "☀️", 4: "🌤️", 3: "⛅", 2: "🌧️", 1: "⛈️"}
-MODE_TEXTS = {"distanciel": "en distanciel", "presentiel": "en présentiel", "hybride": "en mode hybride"}
-# Rencontre.mode holds one of those keys (bot.domain.rencontres.parse_mode); anything else is shown as is.
+# A Rencontre.mode outside MODE_TEXTS (bot.domain.rencontres) is shown as is.
 UNASSIGNED = "Sans responsable"
 NO_TOPIC_TITLE = "Discussion générale"
 OTHER_NEWS_TITLE = "Autres actualités locales"
