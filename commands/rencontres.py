@@ -300,7 +300,7 @@ def desinscription(ctx: Context, args: str) -> None:
 
 def _profile_hint(ctx: Context) -> str:
     profile = load_profile(ctx.tx, ctx.sender)
-    if profile is not None and profile.fonction and profile.structure:
+    if profile is not None and profile.role and profile.structure:
         return ""
     return (f"  \nPour figurer avec votre fonction et votre structure : "
             f"`{ctx.prefix}profil <fonction> ; <structure>`.")

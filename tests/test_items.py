@@ -77,7 +77,7 @@ def open_seance(make_ctx, args: str = "") -> Seance:
 
 def set_profile(db, user: str, structure: str) -> None:
     with db.session() as session:
-        session.add(Profile(user_id=user, fonction="Chef de projet", structure=structure, updated_at=NOW))
+        session.add(Profile(user_id=user, role="Chef de projet", structure=structure, updated_at=NOW))
 
 
 def acked(ctx) -> bool:

@@ -62,7 +62,7 @@ def test_bad_input_gets_a_french_answer_and_changes_nothing(config, db, room):
     handle(core, room, "!aide " + "y" * 30_000, "$huge")
     with db.session() as session:
         profile = session.get(Profile, MEMBER)
-        assert (profile.fonction, profile.structure, profile.full_name) == (
+        assert (profile.role, profile.structure, profile.full_name) == (
             "Cheffe de projet", "CE Beauvais", "")
     bodies = outbox_bodies(db)
     assert len(bodies) == 6

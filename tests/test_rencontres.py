@@ -129,8 +129,8 @@ def test_plan_creates_the_rencontre_from_the_lines(planned, db, changes):
     assert rencontre.number == 1 and rencontre.room_id == ROOM
     assert rencontre.title == "Réseau CPO"
     assert rencontre.mode == "distanciel"  # "visio"
-    assert rencontre.lien == "https://visio.example.net/reseau-cpo"
-    assert rencontre.objectif == "Proposer un espace régional d'échanges"
+    assert rencontre.link == "https://visio.example.net/reseau-cpo"
+    assert rencontre.objective == "Proposer un espace régional d'échanges"
     assert rencontre.agenda == ["Tour d'écran des participant·e·s",
                                 "Présentation par la cité éducative d'Arras",
                                 "Mise en perspective des prochaines séances"]
@@ -177,7 +177,7 @@ def test_keys_ignore_accents_and_case_and_accept_mode_synonyms(make_ctx, db):
                                "Répéter: tous les mois")
     [rencontre] = rencontres_in(db)
     assert rencontre.title == "Groupe de travail" and rencontre.mode == "presentiel"
-    assert rencontre.lieu == "Mairie d'Arras, salle 2"
+    assert rencontre.place == "Mairie d'Arras, salle 2"
     assert rencontre.agenda == ["Accueil", "Ateliers"] and rencontre.speakers == ["Mme Rivet"]
     # Monthly, on the 2nd Thursday like the first date.
     assert rencontre.recurrence == {"freq": "MONTHLY", "interval": 1, "by_weekday_rank": [3, 2]}
@@ -345,7 +345,7 @@ def test_modify_changes_fields_grows_sequence_and_reannounces(make_ctx, planned,
     run(ctx, "!rencontre modifier #1\ndate: 10 juin 2027 9h-12h\nmode: hybride\nlieu: Lille\nodj: Un seul point")
     [rencontre] = rencontres_in(db)
     assert rencontre.start_at == datetime(2027, 6, 10, 7, 0, tzinfo=UTC)
-    assert rencontre.mode == "hybride" and rencontre.lieu == "Lille"
+    assert rencontre.mode == "hybride" and rencontre.place == "Lille"
     assert rencontre.agenda == ["Un seul point"]                    # replaced, not appended
     assert rencontre.title == "Réseau CPO"                          # untouched
     assert rencontre.sequence == 1 and rencontre.updated_at == ctx.now
@@ -358,7 +358,7 @@ def test_modify_changes_fields_grows_sequence_and_reannounces(make_ctx, planned,
     run(make_ctx(FACILITATOR, "$edit2"), "!meeting edit 1 titre: Réseau régional")
     run(make_ctx(FACILITATOR, "$edit3"), "!rencontre modifier 1\nlieu:")
     [rencontre] = rencontres_in(db)
-    assert rencontre.title == "Réseau régional" and rencontre.lieu == "" and rencontre.sequence == 3
+    assert rencontre.title == "Réseau régional" and rencontre.place == "" and rencontre.sequence == 3
 
 
 def test_cancel_a_single_rencontre(make_ctx, planned, db, changes):
@@ -520,10 +520,10 @@ def test_a_series_answer_says_it_holds_for_every_date(make_ctx, series):
 def test_attendees_with_profiles(say, make_ctx, db):
     with db.session() as session:
         session.add(Profile(user_id=MEMBER, full_name="Mme De Castro Anabela",
-                            fonction="Cheffe de projet cité éducative", structure="CE Beauvais",
+                            role="Cheffe de projet cité éducative", structure="CE Beauvais",
                             updated_at=NOW))
         session.add(Profile(user_id=OTHER, full_name="M. Poilvé Quentin",
-                            fonction="Chef de projet cité éducative", structure="CE Soissons",
+                            role="Chef de projet cité éducative", structure="CE Soissons",
                             updated_at=NOW))
     say(FACILITATOR, PLAN)
     say(MEMBER, "!rsvp")

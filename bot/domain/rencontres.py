@@ -342,7 +342,7 @@ def _follow_new_date(rencontre: Rencontre) -> None:
         _set_recurrence(rencontre, _period_text(rec))
 
 
-SIMPLE_TEXT = {"titre": "title", "lieu": "lieu", "objectif": "objectif"}
+SIMPLE_TEXT = {"titre": "title", "lieu": "place", "objectif": "objective"}
 
 
 def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInfo, now: datetime,
@@ -364,7 +364,7 @@ def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInf
     if "mode" in fields:
         rencontre.mode = parse_mode(fields["mode"][0])
     if "lien" in fields:
-        rencontre.lien = parse_link(fields["lien"][0]) if fields["lien"][0] else ""
+        rencontre.link = parse_link(fields["lien"][0]) if fields["lien"][0] else ""
     if "odj" in fields:
         rencontre.agenda = _items("odj", fields["odj"])
     if "intervenant" in fields:
@@ -579,9 +579,9 @@ class RencontreView:
     recurrence_text: str        # "" when not repeated
     next_dates: tuple[str, ...]  # the following dates of a series
     mode: str
-    lieu: str
-    lien: str
-    objectif: str
+    place: str
+    link: str
+    objective: str
     agenda: tuple[str, ...]
     speakers: tuple[str, ...]
 
@@ -596,8 +596,8 @@ def view_of(rencontre: Rencontre, when: When | None, following: list[When] = ())
         when_text=format_when_fr(when or when_of(rencontre)) + zone_suffix(rencontre.timezone),
         recurrence_text=describe_recurrence(recurrence_of(rencontre)),
         next_dates=tuple(format_when_fr(w) for w in following),
-        mode=mode_label(rencontre.mode), lieu=rencontre.lieu, lien=rencontre.lien,
-        objectif=rencontre.objectif, agenda=tuple(rencontre.agenda),
+        mode=mode_label(rencontre.mode), place=rencontre.place, link=rencontre.link,
+        objective=rencontre.objective, agenda=tuple(rencontre.agenda),
         speakers=tuple(rencontre.speakers))
 
 

@@ -400,7 +400,7 @@ def _header(record: SeanceRecord, tz: ZoneInfo, draft: bool, version: Version) -
         date_text=format_day_fr(when.start.date()),
         hours_text=_hours(when) + zone_suffix(tz.key),
         mode_text=MODE_TEXTS.get(normalize(rencontre.mode), rencontre.mode) if rencontre else "",
-        place_text=rencontre.lieu if rencontre else "",
+        place_text=rencontre.place if rencontre else "",
         version=version.number,
         updated_text=format_day_fr(updated) if updated and version.number > 1 else "",
         draft=draft,
@@ -441,7 +441,7 @@ def build(record: SeanceRecord, config: Config, now: datetime, draft: bool,
     end = _end_of(record, now)
     return MinutesView(
         header=_header(record, tz, draft, version or following_version(record.last_version, now)),
-        objectives=tuple(text_lines(record.rencontre.objectif)) if record.rencontre else (),
+        objectives=tuple(text_lines(record.rencontre.objective)) if record.rencontre else (),
         agenda=_agenda(record),
         present=sorted_people(people.person(u) for u in present),
         excused=sorted_people(people.person(u, reasons.get(u, "")) for u in excused),
