@@ -62,7 +62,7 @@ def user(n: int) -> str:
 def add_people(session) -> None:
     for n in range(PEOPLE):
         session.add(Profile(user_id=user(n), full_name=f"Mme Participante{n:02d} Prénom",
-                            fonction="Cheffe de projet cité éducative", structure=f"CE Ville {n % 12}",
+                            role="Cheffe de projet cité éducative", structure=f"CE Ville {n % 12}",
                             updated_at=START))
 
 

@@ -7,7 +7,7 @@ the owner before the due date and on the day, :mod:`bot.services.action_reminder
 from __future__ import annotations
 
 from bot.domain import actions as domain
-from bot.domain.capture import find_person
+from bot.domain.capture_parse import find_person
 from bot.engine.context import Context
 from bot.engine.registry import UsageError, command
 from bot.support.text import excerpt, md_line, normalize

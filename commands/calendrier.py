@@ -127,10 +127,7 @@ def _address(args: str) -> str:
     """The e-mail address given (checked strictly), or ""."""
     if not args:
         return ""
-    try:
-        return mailer.check_address(args)
-    except mailer.InvalidAddress as error:
-        raise UsageError(md_line(error.message), USAGE_SUBSCRIBE) from None
+    return mailer.check_address(args)
 
 
 def _send_upcoming(ctx: Context, subscriber: Subscriber, by_dm: bool) -> int:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.domain import attendance, capture
+from bot.domain import attendance, capture, capture_parse
 from bot.domain.actions import mark_done
-from bot.domain.capture import Capture, CaptureError
+from bot.domain.capture_parse import Capture
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.engine.registry import (
@@ -32,7 +32,7 @@ from bot.engine.registry import (
     Registry,
     UsageError,
     command,
-    format_usage,
+    edit_refused_reply,
     listen,
     parse_invocation,
     refuse_arguments,
@@ -40,6 +40,7 @@ from bot.engine.registry import (
     subcommand,
 )
 from bot.storage.models import Item, ItemKind, Seance
+from bot.support.errors import UserError
 from bot.support.text import excerpt, md_line
 
 ACTION_NUMBER_RE = re.compile(r"^(?:n°|no|#)?\s*(?P<number>\d{1,6})$", re.IGNORECASE)
@@ -67,13 +68,6 @@ def _text(args: str, what: str = "le texte") -> str:
     return args.strip()
 
 
-def _parsed(parse, *args) -> Capture:
-    try:
-        return parse(*args)
-    except CaptureError as error:
-        raise UsageError(error.message) from None
-
-
 def _store(ctx: Context, seance: Seance, what: Capture) -> tuple[Item, bool]:
     item, fresh = capture.store(ctx, seance, what)
     if fresh:
@@ -92,9 +86,9 @@ def _simple(ctx: Context, kind: str, args: str) -> None:
          help="ma météo du jour : mon humeur et comment va ma cité éducative (une par personne)")
 def meteo(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    parsed = capture.parse_mood(args)
+    parsed = capture_parse.parse_mood(args)
     if parsed is None:
-        raise UsageError(f"commencez par votre humeur : {capture.MOOD_CHOICES}.")
+        raise UsageError(f"commencez par votre humeur : {capture_parse.MOOD_CHOICES}.")
     _store(ctx, seance, Capture(ItemKind.METEO, text=parsed[1], mood=parsed[0]))
 
 
@@ -146,14 +140,14 @@ def decision(ctx: Context, args: str) -> None:
          group=DURING_SEANCE, help="présenter une expérience, une action inspirante")
 def partage(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_share, args))
+    _store(ctx, seance, capture_parse.parse_share(args))
 
 
 @command("ressource", aliases=("link", "#link"), usage="ressource <lien> [description]",
          group=DURING_SEANCE, help="partager un lien (http ou https) et dire ce qu'il contient")
 def ressource(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_resource, args))
+    _store(ctx, seance, capture_parse.parse_resource(args))
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -163,8 +157,9 @@ def ressource(ctx: Context, args: str) -> None:
          help="une action à suivre, avec sa ou son responsable et son échéance")
 def action(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
-                                ctx.formatted_body))
+    parsed = capture_parse.parse_action(ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
+                                        ctx.formatted_body)
+    _store(ctx, seance, parsed)
 
 
 @subcommand("action", "fait", aliases=("faite", "done"), usage="action fait <numéro>",
@@ -258,8 +253,8 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     handler, args, usage = target
     try:
         handler(ctx, args)
-    except UsageError as error:
-        return _refused(error, error.usage or usage, prefix)
+    except UserError as error:
+        return edit_refused_reply(error, error.usage or usage, prefix)
     return None
 
 
@@ -276,14 +271,6 @@ def _item_command(registry: Registry, invocation: Invocation
     if handler is action_fait and args.strip() and _done_number(args) is None:
         return handler, args, usage                 # refused by action_fait: the item stays
     return (handler, args, usage) if handler in ITEM_HANDLERS else None
-
-
-def _refused(error: UsageError, usage: str | tuple[str, ...], prefix: str) -> str:
-    lines = [f"⚠️ Modification non prise en compte : {error.message}"]
-    if usage:
-        lines.append(f"Usage : {format_usage(usage, prefix)}")
-    lines.append("Le compte rendu garde la version précédente de ce message.")
-    return "  \n".join(lines)
 
 
 def command_text(invocation: Invocation, prefix: str) -> str:

@@ -2,7 +2,7 @@
 excuse, withdraw, attendees (everyone); ✅/❌ reactions on announcements; ``!rappels``.
 
 Handlers stay thin: parsing and rules live in :mod:`bot.domain.rencontres`, whose French
-errors become usage replies here. Announcements are rendered from
+errors (``UserError``) the engine turns into usage replies. Announcements are rendered from
 ``templates/annonce.md.j2`` and tagged so that the outbox learns their event id
 (reactions on them count as answers); then ``rencontre_changed`` is sent for the
 calendar. Importing this module also registers the reminders service.
@@ -10,8 +10,6 @@ calendar. Importing this module also registers the reminders service.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
 from bot.domain import polls
@@ -19,7 +17,7 @@ from bot.domain import rencontres as domain
 from bot.domain import room_settings as settings
 from bot.domain.dates import When, format_date_fr, format_when_fr
 from bot.domain.people import load_profile, person_line, person_name
-from bot.domain.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
+from bot.domain.reminders import describe_offsets, parse_offsets, room_offsets
 from bot.engine.context import Context
 from bot.engine.events import Reaction, Redaction
 from bot.engine.registry import (
@@ -31,6 +29,7 @@ from bot.engine.registry import (
     subcommand,
 )
 from bot.storage.models import Rencontre, RencontreStatus, RsvpStatus
+from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from bot.support.templating import render
 from bot.support.text import excerpt, md_line, normalize
@@ -50,15 +49,6 @@ YES_KEYS = frozenset({"✅", "✔", "☑", "👍"})
 NO_KEYS = frozenset({"❌"})
 # Variation selector and skin tones: 👍🏽 counts as 👍, ✔️ as ✔.
 KEY_MODIFIERS = dict.fromkeys([0xFE0F, *range(0x1F3FB, 0x1F400)])
-
-
-@contextmanager
-def refusals(usage: str | tuple[str, ...] | None = None) -> Iterator[None]:
-    """Domain errors become usage replies (and the transaction is rolled back)."""
-    try:
-        yield
-    except domain.RencontreError as error:
-        raise UsageError(error.message, usage) from None
 
 
 def _named(rencontre: Rencontre) -> str:
@@ -106,13 +96,11 @@ def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.Renco
          help="le détail d'une rencontre (par défaut la prochaine) : objectif, ordre du jour, "
               "lieu ou lien, inscrit·e·s et excusé·e·s")
 def rencontre(ctx: Context, args: str) -> None:
-    with refusals():
-        number, rest = domain.split_number(args)
+    number, rest = domain.split_number(args)
     if rest:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est ni un numéro de rencontre ni une "
                          "sous-commande (planifier, modifier, annuler).")
-    with refusals():
-        found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
+    found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
     ctx.reply(_details(ctx, found))
 
 
@@ -141,10 +129,9 @@ def planifier(ctx: Context, args: str) -> None:
     if normalize(word) == "sondage":   # the date chosen by the room's date poll
         first, title, poll = sondage.plan_from_poll(ctx, rest)
         lines = [f"titre: {title}", *lines] if title else lines
-    with refusals():
-        fields = domain.parse_fields(lines)
-        created = domain.create(ctx.tx, ctx.room_id, first.strip(), fields, tz=ctx.tz,
-                                now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
+    fields = domain.parse_fields(lines)
+    created = domain.create(ctx.tx, ctx.room_id, first.strip(), fields, tz=ctx.tz,
+                            now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
     if poll is not None:
         polls.link_rencontre(ctx.tx, poll, created)
     ctx.reply(f"✅ Rencontre #{created.number} planifiée ; son annonce suit. "
@@ -156,14 +143,12 @@ def planifier(ctx: Context, args: str) -> None:
             help="changer une rencontre (mêmes clés, et « date: ») ; une nouvelle annonce est publiée")
 def modifier(ctx: Context, args: str) -> None:
     first, *lines = args.split("\n")
-    with refusals():
-        number, rest = domain.split_number(first)
+    number, rest = domain.split_number(first)
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à modifier, par exemple `4` ou `#4`.")
-    with refusals():
-        found = domain.by_number(ctx.tx, ctx.room_id, number)
-        fields = domain.parse_fields([rest, *lines])
-        changed = domain.modify(ctx.tx, found, fields, tz=ctx.tz, now=ctx.now)
+    found = domain.by_number(ctx.tx, ctx.room_id, number)
+    fields = domain.parse_fields([rest, *lines])
+    changed = domain.modify(ctx.tx, found, fields, tz=ctx.tz, now=ctx.now)
     ctx.reply(f"✅ La {_named(found)} est modifiée ({', '.join(changed)}) ; "
               "la nouvelle annonce suit.")
     announce(ctx, found, "modified", domain.current_view(ctx.tx, found, ctx.now), changes=changed)
@@ -173,21 +158,19 @@ def modifier(ctx: Context, args: str) -> None:
             help="annuler une rencontre ; une rencontre répétée : toute la série, ou une seule "
                  "date avec « le 9 juin »")
 def annuler(ctx: Context, args: str) -> None:
-    with refusals():
-        number, rest = domain.split_number(" ".join(args.split()))
+    number, rest = domain.split_number(" ".join(args.split()))
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à annuler, par exemple `4` ou `#4`.")
-    with refusals():
-        found = domain.by_number(ctx.tx, ctx.room_id, number)
-        next_when = domain.require_open(ctx.tx, found, ctx.now)
-        on_day = _date_prefix(ctx, rest)
-        if on_day is not None and found.recurrence:
-            _cancel_occurrence(ctx, found, *on_day)
-            return
-        if on_day is not None:
-            _check_same_day(found, next_when, on_day[0])
-            rest = on_day[1]
-        _cancel_whole(ctx, found, next_when, rest)
+    found = domain.by_number(ctx.tx, ctx.room_id, number)
+    next_when = domain.require_open(ctx.tx, found, ctx.now)
+    on_day = _date_prefix(ctx, rest)
+    if on_day is not None and found.recurrence:
+        _cancel_occurrence(ctx, found, *on_day)
+        return
+    if on_day is not None:
+        _check_same_day(found, next_when, on_day[0])
+        rest = on_day[1]
+    _cancel_whole(ctx, found, next_when, rest)
 
 
 def _date_prefix(ctx: Context, rest: str) -> tuple[date, str] | None:
@@ -198,8 +181,8 @@ def _date_prefix(ctx: Context, rest: str) -> tuple[date, str] | None:
 
 def _check_same_day(found: Rencontre, when: When, day: date) -> None:
     if when.start.date() != day:
-        raise domain.RencontreError(f"la {_named(found)} a lieu le {format_when_fr(when)}, "
-                                    f"pas le {format_date_fr(day)}.")
+        raise UsageError(f"la {_named(found)} a lieu le {format_when_fr(when)}, "
+                         f"pas le {format_date_fr(day)}.")
 
 
 def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) -> None:
@@ -220,7 +203,7 @@ def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -
     when = domain.occurrence_on(found, domain.cancelled_starts(ctx.tx, found), day, ctx.now)
     if when is None:
         nexts = domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now, 3)
-        raise domain.RencontreError(
+        raise UsageError(
             f"la {_named(found)} n'a pas de date à venir le {format_date_fr(day)} ; prochaines "
             f"dates : {' ; '.join(format_when_fr(w) for w in nexts)}.")
     domain.cancel_occurrence(ctx.tx, found, when, reason, ctx.now)
@@ -283,25 +266,23 @@ def _numbered_target(ctx: Context, args: str) -> tuple[Rencontre, str]:
     """Like ``_open_target`` for commands that take nothing but the number."""
     found, label, rest = _open_target(ctx, args)
     if rest:
-        raise domain.RencontreError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
+        raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
     return found, label
 
 
 @command("inscription", aliases=("rsvp", "present"), usage=USAGE_REGISTER,
          help="m'inscrire à une rencontre (par défaut la prochaine) ; ou ✅ sur son annonce")
 def inscription(ctx: Context, args: str) -> None:
-    with refusals():
-        found, label = _numbered_target(ctx, args)
-        domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
+    found, label = _numbered_target(ctx, args)
+    domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
     ctx.reply(f"✅ Vous êtes inscrit·e à {label}{_profile_hint(ctx)}")
 
 
 @command("excuse", aliases=("excused", "absent"), usage=USAGE_EXCUSE,
          help="m'excuser pour une rencontre, avec un motif si je veux ; ou ❌ sur son annonce")
 def excuse(ctx: Context, args: str) -> None:
-    with refusals():
-        found, label, reason = _open_target(ctx, args)
-        domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
+    found, label, reason = _open_target(ctx, args)
+    domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
     motif = f" Motif : {md_line(reason)}." if reason else ""
     ctx.reply(f"Excuse enregistrée pour {label}{motif}")
 
@@ -309,9 +290,8 @@ def excuse(ctx: Context, args: str) -> None:
 @command("desinscription", aliases=("unrsvp",), usage=USAGE_WITHDRAW,
          help="retirer mon inscription ou mon excuse (retirer sa réaction fait de même)")
 def desinscription(ctx: Context, args: str) -> None:
-    with refusals():
-        found, label = _numbered_target(ctx, args)
-        withdrawn = domain.withdraw(ctx.tx, found, ctx.sender)
+    found, label = _numbered_target(ctx, args)
+    withdrawn = domain.withdraw(ctx.tx, found, ctx.sender)
     if withdrawn:
         ctx.reply(f"Votre réponse est retirée pour {label}")
     else:
@@ -320,7 +300,7 @@ def desinscription(ctx: Context, args: str) -> None:
 
 def _profile_hint(ctx: Context) -> str:
     profile = load_profile(ctx.tx, ctx.sender)
-    if profile is not None and profile.fonction and profile.structure:
+    if profile is not None and profile.role and profile.structure:
         return ""
     return (f"  \nPour figurer avec votre fonction et votre structure : "
             f"`{ctx.prefix}profil <fonction> ; <structure>`.")
@@ -337,12 +317,10 @@ def _line(ctx: Context, user_id: str) -> str:
 @command("inscrits", aliases=("attendees",), usage=USAGE_ATTENDEES,
          help="qui est inscrit·e et qui est excusé·e, avec fonction et structure")
 def inscrits(ctx: Context, args: str) -> None:
-    with refusals():
-        number, rest = domain.split_number(args)
+    number, rest = domain.split_number(args)
     if rest:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
-    with refusals():
-        found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
+    found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
     registered, excused = domain.answers(ctx.tx, found)
     view = domain.current_view(ctx.tx, found, ctx.now)
     lines = [f"**Rencontre #{found.number} — {md_line(found.title)}** ({view.when_text})", "",
@@ -376,7 +354,7 @@ def on_reaction(ctx: Context, reaction: Reaction) -> None:
         return
     try:
         domain.require_open(ctx.tx, found, ctx.now)
-    except domain.RencontreError:
+    except UserError:
         return
     domain.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
                   reaction_event_id=reaction.event_id)
@@ -396,10 +374,7 @@ def on_redaction(ctx: Context, redaction: Redaction) -> None:
               "(par défaut J-7, J-1, H-1)")
 def rappels(ctx: Context, args: str) -> None:
     if args:
-        try:
-            minutes = parse_offsets(args)
-        except OffsetError as error:
-            raise UsageError(md_line(error.message)) from None
+        minutes = parse_offsets(args)
         settings.set_reminder_offsets(ctx.tx, ctx.room_id, minutes, ctx.now)
     offsets = room_offsets(ctx.tx, ctx.config, ctx.room_id)
     stored = settings.stored_room(ctx.tx, ctx.room_id)

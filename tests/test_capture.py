@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app.wiring import SENT_HOOKS, build_core
-from bot.domain import capture
+from bot.domain import capture_parse
 from bot.domain.attendance import attendance
-from bot.domain.capture import parse_mood
+from bot.domain.capture_parse import parse_mood
 from bot.domain.meteo import MeteoSummary, meteo_summary, trend
 from bot.engine import outbox
 from bot.engine.events import Edit, Message, Redaction, parse_event
@@ -530,11 +530,11 @@ def test_action_owner_from_an_element_pill(room):
                           "m.mentions": {"user_ids": ["@anabela:localhost"]}}}
     message = parse_event(source, "!salon:localhost")
     assert message.mentions == ("@anabela:localhost",)
-    parsed = capture.parse_action(room, "Anabela De Castro envoie la plaquette", ZoneInfo("Europe/Paris"),
-                                  NOW, message.mentions)
+    parsed = capture_parse.parse_action(room, "Anabela De Castro envoie la plaquette",
+                                        ZoneInfo("Europe/Paris"), NOW, message.mentions)
     assert (parsed.owner, parsed.text) == ("@anabela:localhost", "envoie la plaquette")
-    unmentioned = capture.parse_action(room, "Anabela De Castro envoie la plaquette",
-                                       ZoneInfo("Europe/Paris"), NOW)
+    unmentioned = capture_parse.parse_action(room, "Anabela De Castro envoie la plaquette",
+                                             ZoneInfo("Europe/Paris"), NOW)
     assert unmentioned.owner == ""
 
 

@@ -1,7 +1,7 @@
 """Items posted by command during a séance: one test group per kind, good and bad input.
 
 Commands run through the registry (``dispatch``) with the recording Context over a real
-temporary database; bad input must raise a French ``UsageError`` and store nothing.
+temporary database; bad input must raise a French ``UserError`` and store nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from sqlmodel import col, select
 
 from bot.app.wiring import build_core
 from bot.engine.events import Message, parse_event
-from bot.engine.registry import UsageError, dispatch, parse_invocation
+from bot.engine.registry import dispatch, parse_invocation
 from bot.matrix.devclient import Pill, message_content
 from bot.storage.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Profile, Seance
+from bot.support.errors import UserError
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 QUENTIN = "@quentin:localhost"
@@ -54,11 +55,11 @@ def run_element(make_ctx, content: dict, sender: str = MEMBER):
 def refused(make_ctx, text: str, sender: str = MEMBER) -> str:
     """Run a command that must be refused; returns the French reason."""
     ctx = make_ctx(sender=sender, event_id=f"$ev{next(_ids)}")
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(UserError) as caught:
         dispatch(ctx, parse_invocation(text, "!", ctx.registry))
     ctx.session.rollback()
     assert not [o for o in ctx.outgoing if o.event_type == "m.reaction"]
-    return caught.value.message
+    return caught.value.markdown()
 
 
 def items(db, kind: str | None = None) -> list[Item]:
@@ -76,7 +77,7 @@ def open_seance(make_ctx, args: str = "") -> Seance:
 
 def set_profile(db, user: str, structure: str) -> None:
     with db.session() as session:
-        session.add(Profile(user_id=user, fonction="Chef de projet", structure=structure, updated_at=NOW))
+        session.add(Profile(user_id=user, role="Chef de projet", structure=structure, updated_at=NOW))
 
 
 def acked(ctx) -> bool:
@@ -321,7 +322,7 @@ def test_action_with_two_pills_is_refused(make_ctx, db, seance, quentin):
     content = message_content(MEMBER, "!action ", MAITA_PILL, " et ", Pill(QUENTIN, "Quentin Poilvé"),
                               " relancent la mairie")
     ctx, body = element_ctx(make_ctx, content)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(UserError) as caught:
         dispatch(ctx, parse_invocation(body, "!", ctx.registry))
     ctx.session.rollback()
     assert "une seule" in caught.value.message and items(db) == []

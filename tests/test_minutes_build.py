@@ -60,7 +60,7 @@ PUBLISHED = END + timedelta(hours=2)
 ECOLE_DES_SPORTS = "https://cite-educative-arras.example/ecole-des-sports/plaquette.pdf"
 FEED_TOKEN = "Q3kz8Vb1-rT0pLmN2xYcWa"
 
-# user id: (full name, fonction, structure, display name)
+# user id: (full name, role, structure, display name)
 PEOPLE = {
     "@anabela:localhost": ("Mme De Castro Anabela", "Cheffe de projet cité éducative", "CE Beauvais",
                            "Anabela De Castro"),
@@ -153,8 +153,8 @@ class Script:
 
 
 def add_profiles(session, people: dict = PEOPLE) -> None:
-    for user, (name, fonction, structure, _display) in people.items():
-        session.add(Profile(user_id=user, full_name=name, fonction=fonction, structure=structure,
+    for user, (name, role, structure, _display) in people.items():
+        session.add(Profile(user_id=user, full_name=name, role=role, structure=structure,
                             updated_at=START - timedelta(days=30)))
 
 
@@ -205,7 +205,7 @@ def cr4_database(session) -> Seance:
     seance_cr3(session)
     rencontre = add_rencontre(
         session, 4, START, END, title="Réseau régional des CPO", mode="distanciel",
-        objectif=("Proposer un espace régional d'échanges et de partage de ressources entre les "
+        objective=("Proposer un espace régional d'échanges et de partage de ressources entre les "
                   "professionnel·le·s en charge de la coordination opérationnelle des cités éducatives."),
         agenda=AGENDA)
     add_rencontre(session, 5, datetime(2022, 6, 9, 12, 0, tzinfo=UTC), datetime(2022, 6, 9, 15, 0, tzinfo=UTC),
@@ -213,7 +213,7 @@ def cr4_database(session) -> Seance:
                   mode="distanciel")
     add_rencontre(session, 6, datetime(2022, 7, 6, 22, 0, tzinfo=UTC), datetime(2022, 7, 7, 22, 0, tzinfo=UTC),
                   title="Carte des compétences des CPO, avec Jean-Marc Berthet", mode="presentiel",
-                  all_day=True, lieu="IREV, Lille")
+                  all_day=True, place="IREV, Lille")
     add_rencontre(session, 7, datetime(2022, 5, 20, 8, 0, tzinfo=UTC), None, title="Annulée",
                   status=RencontreStatus.CANCELLED)
     session.add(CalendarFeed(room_id=ROOM, token=FEED_TOKEN, created_at=START))
@@ -637,8 +637,8 @@ def hostile_seance(session) -> Seance:
     """A séance where every user-typed field holds hostile text."""
     people = {f"@h{i}:localhost": (text, text, text, text) for i, text in enumerate(HOSTILE)}
     add_profiles(session, people)
-    rencontre = add_rencontre(session, 1, START, END, title=HOSTILE[1], objectif="\n".join(HOSTILE),
-                              agenda=list(HOSTILE), lieu=HOSTILE[0], mode="{{ 7*7 }}")
+    rencontre = add_rencontre(session, 1, START, END, title=HOSTILE[1], objective="\n".join(HOSTILE),
+                              agenda=list(HOSTILE), place=HOSTILE[0], mode="{{ 7*7 }}")
     add_rencontre(session, 2, START + timedelta(days=30), None, title=HOSTILE[0])
     for user, (text, *_rest) in list(people.items())[:3]:
         session.add(Registration(rencontre_id=rencontre.id, user_id=user, status=RsvpStatus.EXCUSED,

@@ -86,17 +86,17 @@ def description(rencontre: Rencontre, prefix: str, room_id: str) -> str:
     if rencontre.status == RencontreStatus.CANCELLED:
         reason = f" Motif : {rencontre.cancel_reason}" if rencontre.cancel_reason.strip() else ""
         lines += [f"RENCONTRE ANNULÉE.{reason}", ""]
-    if rencontre.objectif.strip():
-        lines.append(f"Objectif : {rencontre.objectif.strip()}")
+    if rencontre.objective.strip():
+        lines.append(f"Objectif : {rencontre.objective.strip()}")
     if agenda := _lines(rencontre.agenda):
         lines += ["Ordre du jour :", *agenda]
     if speakers := _lines(rencontre.speakers):
         lines += ["Intervenant·e·s :", *speakers]
     lines.append(f"Modalité : {mode_label(rencontre.mode)}")
-    if rencontre.lieu.strip():
-        lines.append(f"Lieu : {rencontre.lieu.strip()}")
-    if rencontre.lien.strip():
-        lines.append(f"Lien : {rencontre.lien.strip()}")
+    if rencontre.place.strip():
+        lines.append(f"Lieu : {rencontre.place.strip()}")
+    if rencontre.link.strip():
+        lines.append(f"Lien : {rencontre.link.strip()}")
     if rencontre.status != RencontreStatus.CANCELLED:
         n = rencontre.number
         lines += ["",
@@ -169,7 +169,7 @@ def to_event(session: Session, config: Config, rencontre: Rencontre, *, bot_user
         uid=rencontre.uid, sequence=rencontre.sequence, summary=title_of(rencontre),
         description=description(rencontre, config.bot.command_prefix, rencontre.room_id),
         start=when.start, end=when.end, all_day=rencontre.all_day, tzid=rencontre.timezone,
-        location=rencontre.lieu.strip(), url=safe_url(rencontre.lien),
+        location=rencontre.place.strip(), url=safe_url(rencontre.link),
         organizer_name=cn, organizer_address=address, attendees=attendee_list,
         alarms=room_offsets(session, config, rencontre.room_id),
         rrule=rec.rrule_dict() if rec else None,

@@ -30,6 +30,7 @@ from bot.engine.context import Context
 from bot.storage.db import Database
 from bot.storage.models import ReminderSent, Rencontre, RencontreStatus, Room
 from bot.support.config import Config
+from bot.support.errors import UserError
 from bot.support.templating import render
 from bot.support.text import excerpt, normalize
 
@@ -147,12 +148,6 @@ DEFAULT_WORDS = {"defaut", "default", "par defaut"}
 NONE_WORDS = {"aucun", "aucuns", "none", "non"}
 
 
-class OffsetError(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
 MAX_AMOUNT_DIGITS = 6   # 999999 minutes is already beyond MAX_OFFSET
 
 
@@ -176,11 +171,11 @@ def parse_offsets(text: str) -> list[int] | None:
     amounts = [_minutes(m) for m in OFFSET_TOKEN.finditer(canonical)]
     leftover = OFFSET_TOKEN.sub(" ", canonical).replace(",", " ").replace(";", " ").strip()
     if leftover or not amounts:
-        raise OffsetError(f"je n'ai pas compris « {excerpt(leftover or canonical)} » : écrivez des "
-                          "délais comme « 7j 1j 1h » ou « 30min ».")
+        raise UserError(f"je n'ai pas compris « {excerpt(leftover or canonical)} » : écrivez des "
+                        "délais comme « 7j 1j 1h » ou « 30min ».")
     if any(not 0 < a <= minutes_of(MAX_OFFSET) for a in amounts) or len(amounts) > MAX_OFFSETS:
-        raise OffsetError(f"il faut de 1 à {MAX_OFFSETS} délais, chacun entre 1 minute et "
-                          f"{MAX_OFFSET.days} jours.")
+        raise UserError(f"il faut de 1 à {MAX_OFFSETS} délais, chacun entre 1 minute et "
+                        f"{MAX_OFFSET.days} jours.")
     return sorted(set(amounts), reverse=True)
 
 

@@ -54,6 +54,7 @@ from bot.engine.roomstate import RoomState, is_facilitator
 from bot.storage.db import BATCH_CACHE, Database, batch_cached, is_transient
 from bot.storage.models import Outbox, ProcessedEvent, Room, utcnow
 from bot.support.config import Config
+from bot.support.errors import UserError
 
 log = logging.getLogger(__name__)
 LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction",
@@ -205,7 +206,7 @@ class Core:
         try:
             return self._finish(record, room, lambda ctx: self.registry.notify(kind, ctx, record),
                                 routine=self.is_routine(record))
-        except UsageError as error:
+        except UserError as error:
             return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except Exception as error:
             return self._failed(record, room, error, f"{kind} listener")
@@ -221,7 +222,7 @@ class Core:
         prefix = self.config.bot.command_prefix
         try:
             return self._finish(message, room, run)
-        except UsageError as error:
+        except UserError as error:
             return self._finish(message, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except PermissionDenied:
             return self._finish(message, room, lambda ctx: ctx.reply(PERMISSION_REPLY))

@@ -8,8 +8,8 @@ The core and each Context carry the registry they run with: no global one.
 
 ``!aide`` is generated from it, so help never drifts. Matching is on the exact first
 word, case- and accent-insensitive (``!Météo`` = ``!meteo``), never ``startswith``.
-Typed errors (:class:`UsageError`, :class:`PermissionDenied`) are turned into French
-replies in one place (:func:`dispatch`).
+Typed errors (:class:`~bot.support.errors.UserError`, :class:`PermissionDenied`) are turned
+into French replies here, in one place (:func:`usage_reply`, :func:`edit_refused_reply`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Callable
 
 from bot.engine.context import Context
+from bot.support.errors import Usage, UserError
 from bot.support.signals import Signal
 from bot.support.text import EXCERPT_LIMIT, excerpt, md_code, md_line, normalize
 
@@ -37,13 +38,12 @@ FACILITATORS = "Animation (animateurs et animatrices)"
 GROUP_ORDER = (EVERYONE, DURING_SEANCE, FACILITATORS)
 
 
-class UsageError(Exception):
-    """Bad input: the message says what is wrong; the usage line is added."""
+class UsageError(UserError):
+    """A command's refusal, written in Markdown by the command (a `!command` in backticks,
+    user text escaped with ``md_line`` where it is quoted); the usage line is added."""
 
-    def __init__(self, message: str, usage: str | tuple[str, ...] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.usage = usage
+    def __init__(self, message: str, usage: Usage | None = None):
+        super().__init__(message, usage, markdown=True)
 
 
 def refuse_arguments(args: str) -> None:
@@ -308,12 +308,22 @@ def shorten_quotes(message: str) -> str:
     return LONG_QUOTE.sub(cut, message)
 
 
-def usage_reply(error: UsageError, prefix: str) -> str:
-    message = shorten_quotes(error.message)
+def usage_reply(error: UserError, prefix: str) -> str:
+    """The reply to a refused command or message: the reason, the usage, nothing saved."""
+    message = shorten_quotes(error.markdown())
     lines = [f"⚠️ {message[:1].upper()}{message[1:]}"]
     if error.usage:
         lines.append(f"Usage : {format_usage(error.usage, prefix)}")
     lines.append(f"Rien n'a été enregistré. Aide : `{prefix}aide`")
+    return "  \n".join(lines)
+
+
+def edit_refused_reply(error: UserError, usage: Usage | None, prefix: str) -> str:
+    """The reply to an edit whose new text is refused: the item keeps its previous version."""
+    lines = [f"⚠️ Modification non prise en compte : {shorten_quotes(error.markdown())}"]
+    if usage:
+        lines.append(f"Usage : {format_usage(usage, prefix)}")
+    lines.append("Le compte rendu garde la version précédente de ce message.")
     return "  \n".join(lines)
 
 
@@ -333,7 +343,7 @@ def dispatch(ctx: Context, invocation: Invocation) -> None:
         raise PermissionDenied()
     try:
         handler(ctx, args)
-    except UsageError as error:
+    except UserError as error:
         if error.usage is None:
             error.usage = usage
         raise

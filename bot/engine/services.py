@@ -48,3 +48,28 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return False
 
+
+
+class Changes:
+    """A service's view of the runtime's changes (``host.subscribe_changes``): every
+    service loop is "work, then wait for a change or a timeout" with this.
+
+    :meth:`wait` forgets what was signalled before it returns, so a change made while
+    the service then works wakes the next wait at once (nothing is missed); ``debounce``
+    lets a burst of changes (a command, then its edit…) settle into one wake-up."""
+
+    def __init__(self, host: ServiceHost, debounce: float = 0.0):
+        self.event = host.subscribe_changes()
+        self.debounce = debounce
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Until a change (True) or ``timeout`` seconds (False; None: no limit)."""
+        if timeout is None:
+            await self.event.wait()
+            changed = True
+        else:
+            changed = await wait_event(self.event, timeout)
+        if changed and self.debounce:
+            await asyncio.sleep(self.debounce)
+        self.event.clear()
+        return changed

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.domain.capture_parse import MOOD_EMOJIS
 from bot.domain.dates import When, format_day_fr, format_hours_fr, format_when_fr
 from bot.domain.meteo import MeteoSummary
+from bot.domain.rencontres import MODE_TEXTS
 from bot.domain.zones import zone_suffix
 from bot.engine.undecryptable import unreadable_note
 from bot.minutes.record import (
@@ -52,9 +54,7 @@ from bot.support.config import Config
 from bot.support.richtext import RichText, parse_formatted
 from bot.support.text import normalize, text_lines
 
-MOOD_EMOJIS = {5: "☀️", 4: "🌤️", 3: "⛅", 2: "🌧️", 1: "⛈️"}
-MODE_TEXTS = {"distanciel": "en distanciel", "presentiel": "en présentiel", "hybride": "en mode hybride"}
-# Rencontre.mode holds one of those keys (bot.domain.rencontres.parse_mode); anything else is shown as is.
+# A Rencontre.mode outside MODE_TEXTS (bot.domain.rencontres) is shown as is.
 UNASSIGNED = "Sans responsable"
 NO_TOPIC_TITLE = "Discussion générale"
 OTHER_NEWS_TITLE = "Autres actualités locales"
@@ -400,7 +400,7 @@ def _header(record: SeanceRecord, tz: ZoneInfo, draft: bool, version: Version) -
         date_text=format_day_fr(when.start.date()),
         hours_text=_hours(when) + zone_suffix(tz.key),
         mode_text=MODE_TEXTS.get(normalize(rencontre.mode), rencontre.mode) if rencontre else "",
-        place_text=rencontre.lieu if rencontre else "",
+        place_text=rencontre.place if rencontre else "",
         version=version.number,
         updated_text=format_day_fr(updated) if updated and version.number > 1 else "",
         draft=draft,
@@ -441,7 +441,7 @@ def build(record: SeanceRecord, config: Config, now: datetime, draft: bool,
     end = _end_of(record, now)
     return MinutesView(
         header=_header(record, tz, draft, version or following_version(record.last_version, now)),
-        objectives=tuple(text_lines(record.rencontre.objectif)) if record.rencontre else (),
+        objectives=tuple(text_lines(record.rencontre.objective)) if record.rencontre else (),
         agenda=_agenda(record),
         present=sorted_people(people.person(u) for u in present),
         excused=sorted_people(people.person(u, reasons.get(u, "")) for u in excused),

@@ -132,7 +132,7 @@ def _item_record(item: Item) -> ItemRecord:
 
 
 def _rencontre_record(rencontre: Rencontre) -> RencontreRecord:
-    return RencontreRecord(rencontre.title, rencontre.mode, rencontre.lieu, rencontre.objectif,
+    return RencontreRecord(rencontre.title, rencontre.mode, rencontre.place, rencontre.objective,
                            tuple(str(line) for line in rencontre.agenda or ()))
 
 

@@ -43,7 +43,6 @@ class Room(SQLModel, table=True):
     __tablename__ = "room"
     room_id: str = Field(primary_key=True)
     joined_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    encrypted_notice_sent: bool = Field(default=False)
     timezone: Optional[str] = Field(default=None)
     reminder_offsets: Optional[list] = Field(default=None, sa_column=Column(JSON, nullable=True))
     network_name: Optional[str] = Field(default=None)          # None: config's bot.network_name
@@ -107,7 +106,7 @@ class Profile(SQLModel, table=True):
     __tablename__ = "profile"
     user_id: str = Field(primary_key=True)
     full_name: str = Field(default="")
-    fonction: str = Field(default="")
+    role: str = Field(default="")              # what the person does: "Cheffe de projet"
     structure: str = Field(default="")
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -138,9 +137,9 @@ class Rencontre(SQLModel, table=True):
     uid: str = Field(unique=True)               # stable iCalendar UID
     title: str = Field(default="")
     mode: str = Field(default="distanciel")     # distanciel | presentiel | hybride
-    lieu: str = Field(default="")
-    lien: str = Field(default="")
-    objectif: str = Field(default="")
+    place: str = Field(default="")
+    link: str = Field(default="")
+    objective: str = Field(default="")
     agenda: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     speakers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     start_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -263,7 +262,6 @@ class Seance(SQLModel, table=True):
     opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     closed_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     current_topic_id: Optional[int] = Field(default=None)
-    meteo_prompt_txn: str = Field(default="")   # outbox txn of the météo prompt (→ its event id)
 
 
 class Topic(SQLModel, table=True):
