@@ -96,7 +96,7 @@ def meteo(ctx: Context, args: str) -> None:
          help="une actualité de ma cité éducative (actualités locales, sous ma structure)")
 def actu(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    item, fresh = _store(ctx, seance, Capture(ItemKind.ACTU_LOCALE, text=_text(args)))
+    item, fresh = _store(ctx, seance, Capture(ItemKind.LOCAL_NEWS, text=_text(args)))
     if fresh and not item.structure:
         prefix = ctx.prefix
         ctx.reply("Actualité notée. Pour qu'elle soit rangée sous votre cité éducative dans le "
@@ -107,13 +107,13 @@ def actu(ctx: Context, args: str) -> None:
 @subcommand("actu", "nationale", aliases=("national",), usage="actu nationale <texte>",
             help="une actualité nationale")
 def actu_nationale(ctx: Context, args: str) -> None:
-    _simple(ctx, ItemKind.ACTU_NATIONALE, args)
+    _simple(ctx, ItemKind.NATIONAL_NEWS, args)
 
 
 @subcommand("actu", "regionale", aliases=("regional",), usage="actu regionale <texte>",
             help="une actualité du réseau régional")
 def actu_regionale(ctx: Context, args: str) -> None:
-    _simple(ctx, ItemKind.ACTU_REGIONALE, args)
+    _simple(ctx, ItemKind.REGIONAL_NEWS, args)
 
 
 @command("info", aliases=("#info",), usage="info <texte>", group=DURING_SEANCE,

@@ -148,7 +148,7 @@ def test_local_news_are_filed_under_the_structure_at_capture_time(make_ctx, db, 
     set_profile_later = "CE Beauvais-Nord"
     with db.session() as session:
         session.get(Profile, MEMBER).structure = set_profile_later
-    news = items(db, ItemKind.ACTU_LOCALE)
+    news = items(db, ItemKind.LOCAL_NEWS)
     assert [(i.sender, i.structure, i.text) for i in news] == [
         (MEMBER, "CE Beauvais", "Fête de quartier le 2 juillet"),
         (QUENTIN, "CE Soissons", "COPIL le 23 juin")]
@@ -158,15 +158,15 @@ def test_local_news_are_filed_under_the_structure_at_capture_time(make_ctx, db, 
 def test_local_news_without_structure_is_kept_and_suggests_profil(make_ctx, db, seance):
     ctx = run(make_ctx, "!actu Une nouvelle sans structure")
     [item] = items(db)
-    assert (item.kind, item.structure) == (ItemKind.ACTU_LOCALE, "")
+    assert (item.kind, item.structure) == (ItemKind.LOCAL_NEWS, "")
     assert acked(ctx) and "!profil" in ctx.replies[0] and "structure" in ctx.replies[0]
 
 
 @pytest.mark.parametrize("text, kind", [
-    ("!actu nationale Guide national d'évaluation", ItemKind.ACTU_NATIONALE),
-    ("!actu NATIONAL Guide national d'évaluation", ItemKind.ACTU_NATIONALE),
-    ("!actu régionale Rencontre régionale en juin", ItemKind.ACTU_REGIONALE),
-    ("!news regionale Rencontre régionale en juin", ItemKind.ACTU_REGIONALE),
+    ("!actu nationale Guide national d'évaluation", ItemKind.NATIONAL_NEWS),
+    ("!actu NATIONAL Guide national d'évaluation", ItemKind.NATIONAL_NEWS),
+    ("!actu régionale Rencontre régionale en juin", ItemKind.REGIONAL_NEWS),
+    ("!news regionale Rencontre régionale en juin", ItemKind.REGIONAL_NEWS),
 ])
 def test_national_and_regional_news(make_ctx, db, seance, text, kind):
     run(make_ctx, text)
@@ -215,7 +215,7 @@ def test_info_question_decision_go_under_the_current_point(make_ctx, db, seance)
 def test_partage(make_ctx, db, seance, args, title, description, url):
     ctx = run(make_ctx, f"!partage {args}")
     [item] = items(db)
-    assert (item.kind, item.title, item.text, item.url) == (ItemKind.PARTAGE, title, description, url)
+    assert (item.kind, item.title, item.text, item.url) == (ItemKind.SHARED_EXPERIENCE, title, description, url)
     assert acked(ctx)
 
 
@@ -244,7 +244,7 @@ def test_partage_bad_input(make_ctx, db, seance, text, reason):
 def test_ressource(make_ctx, db, seance, args, url, description):
     for command in ("!ressource", "!link", "#link"):
         run(make_ctx, f"{command} {args}")
-    assert [(i.kind, i.url, i.text) for i in items(db)] == [(ItemKind.RESSOURCE, url, description)] * 3
+    assert [(i.kind, i.url, i.text) for i in items(db)] == [(ItemKind.RESOURCE, url, description)] * 3
 
 
 @pytest.mark.parametrize("text", ["!ressource", "!ressource juste une description",

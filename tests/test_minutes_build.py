@@ -249,15 +249,15 @@ def meteo(s: Script) -> None:
 
 
 def news(s: Script) -> None:
-    s.item(ItemKind.ACTU_NATIONALE, "@maita:localhost",
+    s.item(ItemKind.NATIONAL_NEWS, "@maita:localhost",
            "Rencontre nationale des cités éducatives du 9 mars 2022 : les replays et les documents "
            "ressources sont en ligne.",
            url="https://anctv.anct.gouv.fr/Rencontre-nationale-des-Cites-educatives/8076ba2957.html")
-    s.item(ItemKind.ACTU_REGIONALE, "@maita:localhost",
+    s.item(ItemKind.REGIONAL_NEWS, "@maita:localhost",
            "Un espace collaboratif dédié au partage de ressources du réseau CPO est ouvert sur la "
            "plateforme de La Grande Équipe.", url="https://acteurs.lagrandeequipe.fr/group/617")
     s.point(AGENDA[0])
-    copil = s.item(ItemKind.ACTU_LOCALE, "@quentin:localhost",
+    copil = s.item(ItemKind.LOCAL_NEWS, "@quentin:localhost",
                    "Organisation le 23 juin d'un comité de copilotage. À l'ordre du jour : bilan de la "
                    "1re année scolaire (état des lieux et d'avancement des projets).",
                    structure="CE Soissons")
@@ -267,20 +267,20 @@ def news(s: Script) -> None:
                   "en année 1.", reply_to=copil)
     s.say("@maita:localhost", "Bonne idée, on pourrait partager ces outils sur La Grande Équipe.",
           reply_to=tools)
-    s.item(ItemKind.ACTU_LOCALE, "@quentin:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@quentin:localhost",
            "Ce copil est également l'occasion de valider l'ajout de nouveaux projets au plan "
            "d'action, issus de l'appel à projets.", structure="CE Soissons")
-    s.item(ItemKind.ACTU_LOCALE, "@sebastien:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@sebastien:localhost",
            "Mise en place d'un comité partenarial thématique « parentalité » : 75 participant·e·s "
            "dont 15 parents, vote via un QR code pour leur action favorite.",
            structure="Cité éducative de Valenciennes-Anzin")
     s.say("@samira:localhost", "Pour chaque thématique prioritaire : focale sur les convergences "
           "et alliances des actions.", reply_to=copil)
-    s.item(ItemKind.ACTU_LOCALE, "@sebastien:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@sebastien:localhost",
            "Clôture du plan d'action culturelle : exposition « Bye bye grise mine » au musée des "
            "Beaux-Arts de Valenciennes, avec des réinterprétations d'œuvres par des élèves de la cité.",
            structure="Cité éducative de Valenciennes-Anzin")
-    s.item(ItemKind.ACTU_LOCALE, "@nicolas:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@nicolas:localhost",
            "La cité éducative d'Arras entre dans la phase finale de sa labellisation. Actions menées "
            "en année 1 : 38, en année 2 : 49.\n24 juin : comité stratégique sur l'évaluation et la "
            "fonction de support de la CE.", structure="CE Arras")
@@ -289,7 +289,7 @@ def news(s: Script) -> None:
 def experience(s: Script) -> None:
     s.point(AGENDA[1])
     shared = s.item(
-        ItemKind.PARTAGE, "@nicolas:localhost",
+        ItemKind.SHARED_EXPERIENCE, "@nicolas:localhost",
         "De nombreux enfants sont éloignés de l'activité physique et sportive. L'école des sports "
         "offre aux 3-25 ans de la cité éducative une multitude d'activités sportives sur de courtes "
         "périodes, pour les guider vers les clubs arrageois.\nQuatre dispositifs : éveil sportif "
@@ -330,9 +330,9 @@ def follow_up(s: Script) -> None:
            action_number=9)
     s.item(ItemKind.ACTION, "@maita:localhost", "Envoyer le lien de la visio", action_number=10,
            owner="Florian", done_at=START + timedelta(minutes=30))  # done during the séance
-    s.item(ItemKind.RESSOURCE, "@amaury:localhost", "Gogocarto, outil de cartographie",
+    s.item(ItemKind.RESOURCE, "@amaury:localhost", "Gogocarto, outil de cartographie",
            url="https://gogocarto.fr/")
-    s.item(ItemKind.RESSOURCE, "@maita:localhost", "Compte rendu de la rencontre du 6 avril 2022",
+    s.item(ItemKind.RESOURCE, "@maita:localhost", "Compte rendu de la rencontre du 6 avril 2022",
            url="https://www.irev.fr/sites/default/files/atoms/files/cr_reseau_cpo_ce_06_04_2022.pdf")
 
 
@@ -647,15 +647,15 @@ def hostile_seance(session) -> Seance:
     s.attend(*list(people)[3:])
     for user, (text, *_rest) in list(people.items())[3:]:
         s.point(text)
-        news = s.item(ItemKind.ACTU_LOCALE, user, text, structure=text, url="javascript:alert(1)")
+        news = s.item(ItemKind.LOCAL_NEWS, user, text, structure=text, url="javascript:alert(1)")
         s.say(user, text, reply_to=news)
-        for kind in (ItemKind.METEO, ItemKind.ACTU_NATIONALE, ItemKind.INFO, ItemKind.DISCUSSION,
+        for kind in (ItemKind.METEO, ItemKind.NATIONAL_NEWS, ItemKind.INFO, ItemKind.DISCUSSION,
                      ItemKind.QUESTION, ItemKind.DECISION):
             s.item(kind, user, text, mood=3 if kind == ItemKind.METEO else None)
-        s.item(ItemKind.PARTAGE, user, text, title=text, url=text, structure=text)
+        s.item(ItemKind.SHARED_EXPERIENCE, user, text, title=text, url=text, structure=text)
         s.item(ItemKind.ACTION, user, text, owner=text, action_number=s.events)
         s.item(ItemKind.ACTION, user, text, owner=user, action_number=s.events)
-        s.item(ItemKind.RESSOURCE, user, text, url=f"https://exemple.fr/{s.events}?q=<b>")
+        s.item(ItemKind.RESOURCE, user, text, url=f"https://exemple.fr/{s.events}?q=<b>")
     close(s, END)
     return s.seance
 

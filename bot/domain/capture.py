@@ -58,13 +58,13 @@ MOOD_MISSING = ("Merci ! Pour la *météo du jour*, commencez votre réponse par
 
 KIND_LABELS = {
     ItemKind.METEO: ("météo", "météos"),
-    ItemKind.ACTU_LOCALE: ("actualité locale", "actualités locales"),
-    ItemKind.ACTU_NATIONALE: ("actualité nationale", "actualités nationales"),
-    ItemKind.ACTU_REGIONALE: ("actualité du réseau régional", "actualités du réseau régional"),
+    ItemKind.LOCAL_NEWS: ("actualité locale", "actualités locales"),
+    ItemKind.NATIONAL_NEWS: ("actualité nationale", "actualités nationales"),
+    ItemKind.REGIONAL_NEWS: ("actualité du réseau régional", "actualités du réseau régional"),
     ItemKind.INFO: ("point notable", "points notables"),
-    ItemKind.PARTAGE: ("partage d'expérience", "partages d'expérience"),
+    ItemKind.SHARED_EXPERIENCE: ("partage d'expérience", "partages d'expérience"),
     ItemKind.ACTION: ("action", "actions"),
-    ItemKind.RESSOURCE: ("ressource", "ressources"),
+    ItemKind.RESOURCE: ("ressource", "ressources"),
     ItemKind.QUESTION: ("question", "questions"),
     ItemKind.DECISION: ("décision", "décisions"),
     ItemKind.DISCUSSION: ("message de discussion", "messages de discussion"),

@@ -220,7 +220,7 @@ def parse_share(args: str) -> Capture:
     title, _, description = (p.strip() for p in _split_once(text))
     if not title:
         raise UserError("le titre du partage est vide.")
-    return Capture(ItemKind.PARTAGE, text=description, title=title, url=url)
+    return Capture(ItemKind.SHARED_EXPERIENCE, text=description, title=title, url=url)
 
 
 def _split_once(text: str) -> tuple[str, str, str]:
@@ -236,9 +236,9 @@ def parse_resource(args: str) -> Capture:
     if not words:
         raise UserError("indiquez le lien à partager (http:// ou https://).")
     if looks_like_url(words[0].strip("<>")):
-        return Capture(ItemKind.RESSOURCE, text=words[1].strip() if len(words) == 2 else "",
+        return Capture(ItemKind.RESOURCE, text=words[1].strip() if len(words) == 2 else "",
                        url=checked_url(words[0]))
     description, url = split_trailing_url(args)
     if not url:
         raise UserError("il manque le lien : une adresse qui commence par http:// ou https://.")
-    return Capture(ItemKind.RESSOURCE, text=description, url=url)
+    return Capture(ItemKind.RESOURCE, text=description, url=url)

@@ -193,9 +193,9 @@ def _first_fiches(session: Session, seance: Seance, items: Iterable[ItemRecord],
     earlier = session.exec(
         select(Item.structure).join(Seance, col(Seance.id) == col(Item.seance_id))
         .where(Seance.room_id == seance.room_id, Seance.number < seance.number,
-               Item.kind == ItemKind.ACTU_LOCALE)).all()
+               Item.kind == ItemKind.LOCAL_NEWS)).all()
     seen = {fiche_key(s) for s in earlier if s}
-    structures = dict.fromkeys(news_structure(i, people) for i in items if i.kind == ItemKind.ACTU_LOCALE)
+    structures = dict.fromkeys(news_structure(i, people) for i in items if i.kind == ItemKind.LOCAL_NEWS)
     found = []
     for structure in structures:
         fiche = current_fiche(session, structure, now) if structure and fiche_key(structure) not in seen else None

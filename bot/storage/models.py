@@ -276,14 +276,16 @@ class Topic(SQLModel, table=True):
 
 
 class ItemKind:
+    """What a captured item is. The names are English; the values are stored in the
+    database (and in exported data) and keep the words the network types."""
     METEO = "meteo"
-    ACTU_LOCALE = "actu_locale"
-    ACTU_NATIONALE = "actu_nationale"
-    ACTU_REGIONALE = "actu_regionale"
+    LOCAL_NEWS = "actu_locale"
+    NATIONAL_NEWS = "actu_nationale"
+    REGIONAL_NEWS = "actu_regionale"
     INFO = "info"
-    PARTAGE = "partage"
+    SHARED_EXPERIENCE = "partage"
     ACTION = "action"
-    RESSOURCE = "ressource"
+    RESOURCE = "ressource"
     QUESTION = "question"
     DECISION = "decision"
     DISCUSSION = "discussion"
