@@ -82,7 +82,7 @@ def _simple(ctx: Context, kind: str, args: str) -> None:
 
 # --- météo and news ------------------------------------------------------------------------------
 
-@command("meteo", aliases=("weather",), usage="meteo <1-5 ou ☀️🌤️⛅🌧️⛈️> [texte]", group=DURING_SEANCE,
+@command("meteo", aliases=("weather",), usage="meteo <1-5 ou " + "".join(capture_parse.MOOD_EMOJIS.values()) + "> [texte]", group=DURING_SEANCE,
          help="ma météo du jour : mon humeur et comment va ma cité éducative (une par personne)")
 def meteo(ctx: Context, args: str) -> None:
     seance = _seance(ctx)

@@ -18,7 +18,7 @@ from bot.app.wiring import build_core
 from bot.engine import outbox
 from bot.engine.core import INTERNAL_ERROR_REPLY, SET_ASIDE_AFTER, EventRetry
 from bot.engine.events import Message
-from bot.engine.services import Changes, wait_event
+from bot.engine.host import Changes, wait_event
 from bot.storage.db import is_transient
 from bot.storage.models import Item, Outbox, ProcessedEvent, SetAsideEvent
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM

@@ -160,8 +160,11 @@ def test_parse_offsets():
     assert parse_offsets("1 jour 1jour") == [1440]
     assert parse_offsets("Défaut") is None
     assert parse_offsets("aucun") == []
-    for bad in ("7x", "bientôt", "0h", "90j", "1j 2j 3j 4j 5j 6j 7j"):
-        with pytest.raises(UserError):
+    for bad in ("7x", "bientôt"):
+        with pytest.raises(UserError, match="je n'ai pas compris « .+ » : écrivez des délais"):
+            parse_offsets(bad)
+    for bad in ("0h", "90j", "1j 2j 3j 4j 5j 6j 7j"):
+        with pytest.raises(UserError, match="il faut de 1 à 6 délais"):
             parse_offsets(bad)
 
 

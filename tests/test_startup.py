@@ -29,7 +29,7 @@ def test_the_running_bot_imports_no_heavy_stack():
 
 
 def test_an_up_to_date_database_is_checked_without_alembic(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.storage.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
     Database(url).upgrade()
     code = (f"from bot.storage.db import Database\nbefore, after = Database({url!r}).upgrade()\n"
             "assert before == after, (before, after)")

@@ -27,7 +27,7 @@ from bot.engine.core import Core, EventRetry
 from bot.engine.events import Record, parse_event
 from bot.engine.registry import Registry
 from bot.engine.roomstate import RoomState
-from bot.engine.services import wait_event
+from bot.engine.host import wait_event
 from bot.matrix.client import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
 from bot.storage.db import Database
 from bot.storage.models import Outbox, utcnow
@@ -82,7 +82,7 @@ class Runtime:
         self._changed = False   # this batch handled more than plain messages
         self._queued = False    # this batch put messages in the outbox
 
-    # --- what services see (bot.engine.services.ServiceHost) --------------------------------
+    # --- what services see (bot.engine.host.ServiceHost) --------------------------------
 
     @property
     def bot_user_id(self) -> str:

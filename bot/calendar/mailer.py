@@ -20,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 import aiosmtplib
 from sqlmodel import Session, col, select
 
-from bot.engine.services import Changes, ServiceHost
+from bot.engine.host import Changes, ServiceHost
 from bot.storage.db import Database
 from bot.storage.models import EmailOutbox
 from bot.support.config import EmailConfig

@@ -50,9 +50,10 @@ def trend(mean: float | None, previous: float | None) -> str | None:
     if mean is None or previous is None:
         return None
     change = mean - previous
+    falling, stable, rising = TRENDS
     if abs(change) < TREND_THRESHOLD:
-        return "stable"
-    return "en hausse" if change > 0 else "en baisse"
+        return stable
+    return rising if change > 0 else falling
 
 
 def meteo_summary(session: Session, seance: Seance) -> MeteoSummary:

@@ -88,7 +88,11 @@ class Command:
 LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction", "poll_response")
 
 
-class NoCommandDeclared(Exception):
+class CommandsError(Exception):
+    """The command modules cannot make a registry: start-up stops, naming the module."""
+
+
+class NoCommandDeclared(CommandsError):
     """A command module declares no command: it was meant to, so start-up stops here,
     naming it, rather than leave its commands answered "Commande inconnue"."""
 
@@ -96,6 +100,21 @@ class NoCommandDeclared(Exception):
         super().__init__(f"the command module {module} declares no command "
                          f"(no @command or @subcommand on a function defined in it)")
         self.module = module
+
+
+class DuplicateCommandWord(CommandsError):
+    """Two commands answer to the same word (name or alias, compared as typed: case and
+    accents ignored): which one runs would depend on the order the files are read."""
+
+    def __init__(self, word: str, first: Command, second: Command):
+        super().__init__(f"the command word {word!r} of {_where(second)} is already "
+                         f"{_where(first)}'s")
+        self.word = word
+
+
+def _where(command: Command) -> str:
+    handler = command.handler or next(iter(command.subcommands.values())).handler
+    return f"{handler.__module__} (!{command.name})"
 
 
 class Registry:
@@ -151,7 +170,7 @@ class Registry:
         for word in (command.name, *command.aliases):
             key = normalize(word)
             if key in self._by_word:
-                raise ValueError(f"command word {word!r} registered twice")
+                raise DuplicateCommandWord(word, self._by_word[key], command)
             self._by_word[key] = command
         self.commands.append(command)
         return command

@@ -19,11 +19,13 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.domain.capture_parse import MOOD_EMOJIS
+
 MIN_SEANCES = 2  # one séance is nothing to compare
 MAX_SEANCES = 12  # the latest ones, a school year of monthly rencontres
 MOODS = (1, 2, 3, 4, 5)
 MOOD_COLOURS = {1: "#7b2d26", 2: "#c8553d", 3: "#f2a541", 4: "#9ccfd8", 5: "#f6d743"}
-MOOD_NAMES = {5: "☀️ 5", 4: "🌤️ 4", 3: "⛅ 3", 2: "🌧️ 2", 1: "⛈️ 1"}
+MOOD_NAMES = {mood: f"{emoji} {mood}" for mood, emoji in MOOD_EMOJIS.items()}
 ACCENT = "#1f4e79"
 MUTED = "#8a96a3"
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 3.3, 110

@@ -110,7 +110,7 @@ def load_seance(session: Session, config: Config, room_state: RoomState | None, 
         carried=carried,
         people=people,
         attendance=AttendanceRecord(tuple(present), tuple(excused), tuple(facilitators),
-                                    _excuses(session, rencontre)),
+                                    _excused(session, rencontre)),
         meteo=meteo_summary(session, seance),
         next_rencontres=_upcoming(session, seance, max(now, seance.closed_at or now)),
         first_fiches=_first_fiches(session, seance, items, People(people), now),
@@ -163,7 +163,7 @@ def _earlier_actions(session: Session, seance: Seance) -> tuple[CarriedAction, .
     return tuple(CarriedAction(_item_record(item), number) for item, number in rows)
 
 
-def _excuses(session: Session, rencontre: Rencontre | None) -> tuple[tuple[str, str], ...]:
+def _excused(session: Session, rencontre: Rencontre | None) -> tuple[tuple[str, str], ...]:
     """(user id, reason) of the rencontre's registrations (the excused ones are shown)."""
     if rencontre is None:
         return ()

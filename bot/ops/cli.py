@@ -19,7 +19,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.engine.registry import NoCommandDeclared, Registry
+from bot.engine.registry import CommandsError, Registry
 from bot.matrix.crosssigning import CrossSigningError
 from bot.storage.db import Database, DatabaseTooNew
 from bot.support.config import Config, ConfigError, load_config
@@ -85,12 +85,13 @@ def prepare_database(config: Config) -> tuple[str | None, str]:
 
 def command_registry() -> Registry:
     """The registry of every command module (``bot.app.wiring``), or exit with
-    EXIT_COMMANDS naming the module that declares no command: before any login."""
+    EXIT_COMMANDS naming the module that declares no command, or two commands that
+    answer to one word: before any login."""
     from bot.app.wiring import build_registry
 
     try:
         return build_registry()
-    except NoCommandDeclared as error:
+    except CommandsError as error:
         print(f"maillage: commands error: {error}", file=sys.stderr)
         raise SystemExit(EXIT_COMMANDS) from None
 

@@ -9,7 +9,7 @@ import logging
 from functools import partial
 
 from bot.domain.seance import AUTOCLOSE_JOB, CHECK_SECONDS, close_by_itself, due_for_closing
-from bot.engine.services import Changes, ServiceHost
+from bot.engine.host import Changes, ServiceHost
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from bot.domain.reminders import (
     record_skipped,
     send_reminder,
 )
-from bot.engine.services import Changes, ServiceHost
+from bot.engine.host import Changes, ServiceHost
 
 log = logging.getLogger(__name__)
 

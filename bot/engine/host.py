@@ -1,10 +1,11 @@
-"""Background services run next to the sync loop (reminders, HTTP feed, e-mail, …).
+"""What a background service sees of the runtime: its host, and how it waits.
 
-A service is an ``async def run(host: ServiceHost)``; the application's wiring
+A service (reminders, HTTP feed, e-mail, … in ``bot/services/`` and the mailer in
+``bot/calendar/``) is an ``async def run(host: ServiceHost)``; the application's wiring
 (:mod:`bot.app.wiring`) lists them, the runtime starts each after login and cancels
-them on stop. Services
-talk to the database only through ``host.in_worker`` and send Matrix messages only
-by adding outbox rows, then ``host.wake_outbox()``.
+them on stop. Services talk to the database only through ``host.in_worker`` and send
+Matrix messages only by adding outbox rows, then ``host.wake_outbox()``; they wait for
+a change or a timeout with :class:`Changes`.
 """
 
 from __future__ import annotations
