@@ -32,15 +32,14 @@ from bot.engine.registry import (
     Registry,
     UsageError,
     command,
-    edit_refused_reply,
+    find_handler,
     listen,
     parse_invocation,
     refuse_arguments,
-    resolve,
+    run_handler,
     subcommand,
 )
 from bot.storage.models import Item, ItemKind, Seance
-from bot.support.errors import UserError
 from bot.support.text import excerpt, md_line
 
 ACTION_NUMBER_RE = re.compile(r"^(?:n°|no|#)?\s*(?P<number>\d{1,6})$", re.IGNORECASE)
@@ -240,10 +239,10 @@ ITEM_HANDLERS = frozenset({meteo, actu, actu_nationale, actu_regionale, info, qu
 
 
 def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
-    """Apply one version of ``item``'s message (see the module docstring); None when applied,
-    else the French reason it was refused (the item is then unchanged)."""
-    prefix = ctx.prefix
-    invocation = parse_invocation(text, prefix, ctx.registry)
+    """Apply one version of ``item``'s message (see the module docstring); None when applied.
+    A command that refuses it raises its ``UserError`` (with the command's usage), which the
+    engine answers as a refused edit; a plain text refused says why (``capture.apply_plain``)."""
+    invocation = parse_invocation(text, ctx.prefix, ctx.registry)
     if invocation is None:
         return capture.apply_plain(ctx, item, text)
     target = _item_command(ctx.registry, invocation)
@@ -251,23 +250,18 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
         capture.remove_item(ctx.tx, item)
         return None
     handler, args, usage = target
-    try:
-        handler(ctx, args)
-    except UserError as error:
-        return edit_refused_reply(error, error.usage or usage, prefix)
+    run_handler(ctx, handler, args, usage)
     return None
 
 
 def _item_command(registry: Registry, invocation: Invocation
                   ) -> tuple[Callable, str, str | tuple[str, ...]] | None:
     """(handler, args, usage) when the invocation is a command that makes an item."""
-    found = registry.find(invocation.word)
+    declared = registry.find(invocation.word)
+    found = find_handler(declared, invocation.args) if declared else None
     if found is None:
         return None
-    try:
-        handler, args, _facilitator, usage = resolve(found, invocation.args)
-    except UsageError:
-        return None
+    handler, args, _facilitator, usage = found
     if handler is action_fait and args.strip() and _done_number(args) is None:
         return handler, args, usage                 # refused by action_fait: the item stays
     return (handler, args, usage) if handler in ITEM_HANDLERS else None

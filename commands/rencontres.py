@@ -29,7 +29,6 @@ from bot.engine.registry import (
     subcommand,
 )
 from bot.storage.models import Rencontre, RencontreStatus, RsvpStatus
-from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from bot.support.templating import render
 from bot.support.text import excerpt, md_line, normalize
@@ -352,10 +351,8 @@ def on_reaction(ctx: Context, reaction: Reaction) -> None:
     found = rencontres.announcement_target(ctx.tx, reaction.target_event_id) if status else None
     if found is None or found.room_id != ctx.room_id:
         return
-    try:
-        rencontres.require_open(ctx.tx, found, ctx.now)
-    except UserError:
-        return
+    if rencontres.open_date(ctx.tx, found, ctx.now) is None:
+        return                              # cancelled or past: no answer any more
     rencontres.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
                   reaction_event_id=reaction.event_id)
 

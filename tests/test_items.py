@@ -372,8 +372,9 @@ def test_an_edit_into_a_bad_action_number_keeps_the_item(make_ctx, db, seance):
 
     run(make_ctx, "!action Appeler la mairie", event_id="$act")
     ctx = make_ctx(sender=MEMBER, event_id="$edit")
-    on_edit(ctx, Edit("$edit", ROOM, MEMBER, "$act", "!action fait 1234567", NOW))
-    ctx.session.commit()
+    with pytest.raises(UserError):      # the engine answers it (edit_refused_reply)
+        on_edit(ctx, Edit("$edit", ROOM, MEMBER, "$act", "!action fait 1234567", NOW))
+    ctx.session.commit()                # nothing was changed before the refusal
     [item] = items(db, ItemKind.ACTION)
     assert item.text == "Appeler la mairie"
 

@@ -45,6 +45,7 @@ from bot.storage.models import (
     Seance,
     SeanceStatus,
 )
+from bot.support.errors import UserError
 
 ACK = "✅"
 CAPTURED_MSGTYPES = frozenset({"m.text", "m.emote"})   # m.notice is what bots send
@@ -72,8 +73,9 @@ KIND_LABELS = {
 
 
 # A caller-provided reading of a text for an existing item (see module docstring):
-# applies it to the item (or removes the item) and returns None, or returns a French
-# error message and changes nothing.
+# applies it to the item (or removes the item) and returns None; or refuses it and changes
+# nothing, either by raising the command's ``UserError`` (the engine words the reply:
+# ``edit_refused_reply``) or by returning this module's own answer (``MOOD_MISSING``).
 Reinterpret = Callable[[Context, Item, str], str | None]
 
 
@@ -273,9 +275,11 @@ def apply_edit(ctx: Context, edit: Edit, reinterpret: Reinterpret) -> None:
         ctx.session.add(version)    # an older edit arriving late: history only
         return
     reading = as_of(ctx, item, version)
-    error = reinterpret(reading, item, edit.body)
-    if error is not None:
-        reading.reply(error)    # to the message itself: an edit is not what people reply to
+    # A command refusing the new text raises its UserError: the engine rolls the edit back
+    # and answers it on the message itself (an edit is not what people reply to).
+    answer = reinterpret(reading, item, edit.body)
+    if answer is not None:
+        reading.reply(answer)   # refused by this module (a météo answer without a mood)
         return
     if item_by_event(ctx.session, version.item_event_id) is not None:
         ctx.session.add(version)
@@ -300,9 +304,14 @@ def apply_redaction(ctx: Context, redaction: Redaction, reinterpret: Reinterpret
 
 
 def _restore_latest(ctx: Context, item: Item, reinterpret: Reinterpret) -> None:
-    """Re-read the newest remaining version that still reads well (normally the first tried)."""
+    """Re-read the newest remaining version that still reads well (normally the first tried);
+    one refused now is skipped, silently: nobody is answering a redaction."""
     for version in reversed(versions(ctx.session, item)):
-        if reinterpret(as_of(ctx, item, version), item, version.text) is None:
+        try:
+            answer = reinterpret(as_of(ctx, item, version), item, version.text)
+        except UserError:
+            continue
+        if answer is None:
             if item_by_event(ctx.session, item.event_id) is not None:
                 item.edited_at = None if is_original(version) else version.edited_at
             return

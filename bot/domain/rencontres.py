@@ -297,14 +297,23 @@ def target(session: Session, room_id: str, number: int | None, now: datetime) ->
     return coming[0][0]
 
 
+def open_date(session: Session, rencontre: Rencontre, now: datetime) -> When | None:
+    """The next date of a rencontre one may still answer or change; None when it is
+    cancelled or past."""
+    if rencontre.status == RencontreStatus.CANCELLED:
+        return None
+    nexts = next_occurrences(rencontre, cancelled_starts(session, rencontre), now, 1)
+    return nexts[0] if nexts else None
+
+
 def require_open(session: Session, rencontre: Rencontre, now: datetime) -> When:
     """The next date of a rencontre one may still answer or change; refused otherwise."""
     if rencontre.status == RencontreStatus.CANCELLED:
         raise UserError(f"la rencontre #{rencontre.number} est annulée.")
-    nexts = next_occurrences(rencontre, cancelled_starts(session, rencontre), now, 1)
-    if not nexts:
+    when = open_date(session, rencontre, now)
+    if when is None:
         raise UserError(f"la rencontre #{rencontre.number} est déjà passée.")
-    return nexts[0]
+    return when
 
 
 # --- create, change, cancel ---------------------------------------------------------------

@@ -285,13 +285,22 @@ def parse_invocation(body: str, prefix: str, registry: Registry) -> Invocation |
 
 def resolve(command: Command, args: str) -> tuple[Handler, str, bool, str | tuple[str, ...]]:
     """Pick the subcommand named by the first argument, if any."""
+    found = find_handler(command, args)
+    if found is None:
+        raise UsageError("il manque la sous-commande.", _usages(command))
+    return found
+
+
+def find_handler(command: Command, args: str
+                 ) -> tuple[Handler, str, bool, str | tuple[str, ...]] | None:
+    """What :func:`resolve` picks; None where it refuses (a subcommand is needed, none named)."""
     match = WORD.match(args)
     if match and command.subcommands:
         sub = command.subcommands.get(normalize(match["word"]))
         if sub is not None:
             return sub.handler, (match["rest"] or "").strip(), sub.facilitator_only, sub.usage
     if command.handler is None:
-        raise UsageError("il manque la sous-commande.", _usages(command))
+        return None
     return command.handler, args, command.facilitator_only, command.usage
 
 
@@ -360,10 +369,17 @@ def dispatch(ctx: Context, invocation: Invocation) -> None:
     handler, args, facilitator_only, usage = resolve(found, invocation.args)
     if facilitator_only and not ctx.is_facilitator:
         raise PermissionDenied()
+    run_handler(ctx, handler, args, usage)
+    ctx.registry.notify("command", ctx, invocation)
+
+
+def run_handler(ctx: Context, handler: Handler, args: str, usage: Usage) -> None:
+    """Run a resolved handler (a command, or an edited message re-read by its command). A
+    :class:`~bot.support.errors.UserError` it raises propagates with the command's usage
+    (unless it names its own): the caller's caller, the core, rolls back and replies."""
     try:
         handler(ctx, args)
     except UserError as error:
         if error.usage is None:
             error.usage = usage
         raise
-    ctx.registry.notify("command", ctx, invocation)
