@@ -1,123 +1,34 @@
 """``!abonner``, ``!desabonner``, ``!agenda``: calendar invitations and the room's feed.
 
-This module also delivers the invitations. The rencontres commands send
-``bot.support.signals.rencontre_changed`` after their announcement; in the same transaction
-the ``.ics`` is then posted in the room (METHOD:PUBLISH), sent by direct message to
-each subscriber still in the room and, when they gave an address and ``[email]`` is
-configured, queued for e-mail (METHOD:REQUEST, or CANCEL for a cancelled rencontre).
-Nothing here waits for the network: the outbox and ``bot.calendar.mailer`` send later.
+The rencontres commands send ``bot.support.signals.rencontre_changed`` after their
+announcement; :func:`deliver` receives it and has ``bot.calendar.invites.deliver`` post the
+``.ics`` in the room and send it to the subscribers, in the same transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.calendar import invites as calendar
 from bot.calendar import mailer
-from bot.calendar.ics import CalendarEvent
-from bot.domain.dates import When, format_when_fr
-from bot.domain.rencontres import mode_label, upcoming, when_of
-from bot.domain.room_settings import network_name
+from bot.domain.dates import format_when_fr
+from bot.domain.rencontres import mode_label, upcoming
 from bot.engine.context import Context
 from bot.engine.registry import UsageError, command, receives, refuse_arguments, subcommand
-from bot.storage.models import Rencontre, RencontreStatus, Subscriber
+from bot.storage.models import Rencontre
 from bot.support.signals import rencontre_changed
-from bot.support.templating import render
 from bot.support.text import excerpt, md_code, md_line, md_link
 
 AGENDA_SHOWN = 5
 USAGE_SUBSCRIBE = "abonner [e-mail]"
 USAGE_AGENDA = ("agenda", "agenda nouveau-lien")
 
-# change → (short label for subjects and DMs, headline of the e-mail)
-CHANGES = {
-    "created": ("Invitation", "Vous êtes invité·e à une rencontre du réseau."),
-    "modified": ("Rencontre modifiée",
-                 "Cette rencontre a été modifiée : voici les informations à jour."),
-    "cancelled": ("Rencontre annulée", "Cette rencontre est annulée."),
-    "occurrence_cancelled": ("Date annulée",
-                             "La date du {day} est annulée ; les autres dates sont maintenues."),
-}
-
-
-@dataclass(frozen=True)
-class Invitation:
-    """One change of a rencontre, ready to deliver (the event carries every attendee)."""
-
-    rencontre: Rencontre
-    event: CalendarEvent
-    method: str          # REQUEST or CANCEL (the room copy is always PUBLISH)
-    label: str
-    headline: str
-
-    @property
-    def when(self) -> str:
-        return calendar.when_text(self.rencontre)
-
-
-def _invitation(ctx: Context, rencontre: Rencontre, change: str,
-                occurrence_start: datetime | None = None) -> Invitation:
-    people = calendar.attendees(ctx.tx, rencontre, ctx.room.display_name)
-    event = calendar.to_event(ctx.tx, ctx.config, rencontre, bot_user_id=ctx.bot_user_id,
-                              attendee_list=people)
-    label, headline = CHANGES[change]
-    if occurrence_start is not None:
-        day = When(occurrence_start.astimezone(when_of(rencontre).start.tzinfo), None,
-                   rencontre.all_day)
-        headline = headline.format(day=format_when_fr(day))
-    cancelled = rencontre.status == RencontreStatus.CANCELLED
-    return Invitation(rencontre, event, "CANCEL" if cancelled else "REQUEST", label, headline)
-
-
-def _recipients(ctx: Context) -> list[Subscriber]:
-    """Subscribers still in the room: someone who left gets no more invitations."""
-    return [s for s in calendar.subscribers(ctx.tx, ctx.room_id) if s.user_id in ctx.room.joined]
-
-
-def _send_dm(ctx: Context, invitation: Invitation, user_id: str, data: bytes) -> None:
-    title = md_line(calendar.title_of(invitation.rencontre))
-    effect = "la retire de" if invitation.method == "CANCEL" else "ajoute ou met à jour la rencontre dans"
-    room_link = md_link("salon du réseau", calendar.matrix_to(ctx.room_id))
-    unsubscribe = f"`{ctx.prefix}desabonner`"
-    ctx.dm(user_id, "  \n".join([
-        f"📅 **{invitation.label}** : {title} — {md_line(invitation.when)}",
-        md_line(invitation.headline),
-        f"Le fichier joint (.ics) {effect} votre agenda.",
-        f"Pour ne plus recevoir ces invitations : {unsubscribe} dans le {room_link}."]))
-    ctx.upload(calendar.filename(invitation.rencontre), data, calendar.ICS_MIMETYPE, dm_user=user_id)
-
-
-def _queue_email(ctx: Context, invitation: Invitation, subscriber: Subscriber) -> bool:
-    """Queue the e-mailed copy (in this transaction); False if none is due."""
-    if not subscriber.email or ctx.config.email is None:
-        return False
-    rencontre, method = invitation.rencontre, invitation.method
-    title = calendar.title_of(rencontre)
-    text = render("invitation.txt.j2", ctx.config.minutes.templates_dir,
-                  headline=invitation.headline, title=title, when=invitation.when,
-                  details=invitation.event.description, cancelled=method == "CANCEL",
-                  network=network_name(ctx.tx, ctx.config, ctx.room_id),
-                  unsubscribe=f"{ctx.prefix}desabonner",
-                  room_url=calendar.matrix_to(ctx.room_id))
-    ics = calendar.invite(calendar.addressed_to(invitation.event, subscriber), method, ctx.now)
-    return mailer.queue(ctx.tx, dedup_key=calendar.email_key(rencontre, method, subscriber.email),
-                        recipient=subscriber.email, subject=f"{invitation.label} : {title} — "
-                        f"{invitation.when}", text=text, ics=ics, method=method, now=ctx.now)
-
 
 @receives(rencontre_changed)
 def deliver(ctx: Context, rencontre: Rencontre, change: str,
             occurrence_start: datetime | None = None) -> None:
-    """The ``.ics`` in the room (PUBLISH), then to each subscriber (REQUEST or CANCEL)."""
-    invitation = _invitation(ctx, rencontre, change, occurrence_start)
-    ctx.upload(calendar.filename(rencontre), calendar.invite(invitation.event, "PUBLISH", ctx.now),
-               calendar.ICS_MIMETYPE)
-    recipients = _recipients(ctx)
-    direct = calendar.invite(invitation.event, invitation.method, ctx.now) if recipients else b""
-    for subscriber in recipients:
-        _send_dm(ctx, invitation, subscriber.user_id, direct)
-        _queue_email(ctx, invitation, subscriber)
+    """A rencontre planned, changed or cancelled: its invitations (room, DMs, e-mails)."""
+    calendar.deliver(ctx, rencontre, change, occurrence_start)
 
 
 # --------------------------------------------------------------------------- !abonner
@@ -128,19 +39,6 @@ def _address(args: str) -> str:
     if not args:
         return ""
     return mailer.check_address(args)
-
-
-def _send_upcoming(ctx: Context, subscriber: Subscriber, by_dm: bool) -> int:
-    """A new subscriber gets the rencontres already planned (e-mails are never sent twice)."""
-    sent = 0
-    for rencontre, _when in upcoming(ctx.tx, ctx.room_id, ctx.now):
-        invitation = _invitation(ctx, rencontre, "created")
-        if by_dm:
-            _send_dm(ctx, invitation, subscriber.user_id,
-                     calendar.invite(invitation.event, invitation.method, ctx.now))
-        emailed = _queue_email(ctx, invitation, subscriber)
-        sent += by_dm or emailed
-    return sent
 
 
 @command("abonner", aliases=("subscribe",), usage=USAGE_SUBSCRIBE,
@@ -157,7 +55,7 @@ def abonner(ctx: Context, args: str) -> None:
     if existing is not None and existing.email and not email:
         notes.append("Votre adresse e-mail précédente n'est plus utilisée.")
     subscriber = calendar.subscribe(ctx.tx, ctx.room_id, ctx.sender, email, ctx.now)
-    sent = _send_upcoming(ctx, subscriber, by_dm=existing is None)
+    sent = calendar.send_upcoming(ctx, subscriber, by_dm=existing is None)
     channels = "en message direct" + (f" et par e-mail à {md_code(email)}" if email else "")
     lines = [f"📅 C'est noté : vous recevrez les invitations aux rencontres de ce salon {channels}."]
     if sent:

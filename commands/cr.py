@@ -1,7 +1,7 @@
 """``!cr``: the compte-rendu of a séance — a preview in the room, then the publication.
 
 ``!cr [n]`` replies with the draft, which closing a séance also posts (signal
-``seance_closed``); ``!cr publier [n]`` posts the final minutes as a
+``seance_closed``; both through ``bot.minutes.draft``); ``!cr publier [n]`` posts the final minutes as a
 formatted message with the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files (``[minutes]
 formats``) and, from the room's second séance, the charts of the météo and of
 participation as images and stores them as a new `Publication` version (the web archive serves
@@ -21,16 +21,15 @@ from bot.engine.registry import FACILITATORS, UsageError, command, receives, sub
 from bot.minutes.archive import archive_url, next_version, store_publication
 from bot.minutes.build import Version
 from bot.minutes.charts import Chart
+from bot.minutes.draft import post_draft
 from bot.minutes.export import MEDIA_TYPES, file_name, minutes_env, render_documents
 from bot.minutes.load import (
     build_view,
     last_closed_seance,
     seance_by_number,
     seance_of_rencontre,
-    seance_reference,
 )
-from bot.minutes.render import render_markdown
-from bot.minutes.summary import is_long, room_markdown
+from bot.minutes.summary import room_markdown
 from bot.storage.models import Seance, SeanceStatus
 from bot.support.signals import seance_closed
 from bot.support.text import excerpt, md_line, md_link
@@ -73,26 +72,6 @@ def _no_seance(ctx: Context) -> None:
 
 
 # --- posting -------------------------------------------------------------------------------------
-
-
-def _draft_footer(ctx: Context, seance: Seance) -> str:
-    prefix = ctx.config.bot.command_prefix
-    if seance.status == SeanceStatus.OPEN:
-        publish = f"closez la séance (`{prefix}seance clore`) puis tapez `{prefix}cr publier`"
-    else:
-        publish = f"tapez `{prefix}cr publier {seance_reference(ctx.tx, seance)}`"
-    return (f"\n---\n\n*Ceci est un projet : les messages modifiés ou supprimés dans le salon y sont "
-            f"repris. Pour publier le compte rendu, {publish}.*\n")
-
-
-def post_draft(ctx: Context, seance: Seance, reply: bool = True) -> None:
-    """The draft minutes in the room (a summary and the .md file when they are long)."""
-    view = build_view(ctx.tx, seance, ctx.config, ctx.room, ctx.now, draft=True)
-    markdown = render_markdown(view, minutes_env(ctx.config))
-    post = ctx.reply if reply else ctx.send
-    post(room_markdown(view, markdown, ("md",)) + _draft_footer(ctx, seance))
-    if is_long(markdown):
-        ctx.upload(file_name(seance.number, "md"), markdown.encode("utf-8"), MEDIA_TYPES["md"])
 
 
 @command("cr", aliases=("minutes",), usage=USAGE_PREVIEW, facilitator=True, group=FACILITATORS,

@@ -118,6 +118,22 @@ def test_the_rule_itself(source, caught):
     assert bool(violations(source)) is caught
 
 
+def _is_receiver(function: ast.FunctionDef) -> bool:
+    return any(isinstance(d, ast.Call) and getattr(d.func, "id", None) == "receives"
+               for d in function.decorator_list)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: p.name)
+def test_signal_receivers_only_hand_the_work_on(path):
+    """A ``@receives`` function stays where the wiring collects marks, but its work lives
+    below (``bot.minutes.draft``, ``bot.calendar.invites``): two statements at most."""
+    tree = ast.parse(path.read_text())
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef) and _is_receiver(function):
+            body = function.body[1:] if ast.get_docstring(function) else function.body
+            assert len(body) <= 2, f"{path.name}: {function.name} does the work itself"
+
+
 def test_the_context_is_frozen(config, db, room, registry):
     with db.session() as session:
         ctx = Context(config=config, session=session, room=room, sender=MEMBER, event_id="$e",
