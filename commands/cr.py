@@ -16,7 +16,7 @@ import re
 
 from bot.domain.capture import open_seance
 from bot.domain.dates import format_day_fr
-from bot.engine.context import Context, Outgoing
+from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command, receives, subcommand
 from bot.minutes.archive import archive_url, next_version, store_publication
 from bot.minutes.build import Version
@@ -91,12 +91,8 @@ def draft_on_close(ctx: Context, seance: Seance) -> None:
 
 
 def post_chart(ctx: Context, chart: Chart, filename: str) -> None:
-    """A chart as an ``m.image``, uploaded by the outbox like the files; its ``body``
-    is the text alternative (Element shows it as the caption)."""
-    content = {"msgtype": "m.image", "body": chart.alt, "filename": filename,
-               "info": {"mimetype": "image/png", "w": chart.width, "h": chart.height,
-                        "size": len(chart.png)}}
-    ctx.outgoing.append(Outgoing(ctx.room_id, "m.room.message", content, file_data=chart.png))
+    """A chart as an ``m.image``, its text alternative as the caption."""
+    ctx.post_image(filename, chart.png, alt=chart.alt, width=chart.width, height=chart.height)
 
 
 CHART_STEMS = ("meteo", "participation")

@@ -1,8 +1,10 @@
 """Commands talk to the domain, not to SQL; the Context they get is frozen.
 
 Checked on the source (AST) of every module in ``commands/``: no SQLModel or SQLAlchemy
-import, no ``.session``, no row built from a ``bot.storage.models`` class nor any
-attribute set (``poll.status = …``: a change is a domain function), and the
+import, no ``.session`` (the domain's name of the transaction) nor ``.outgoing`` (a
+command records what it sends through the Context's methods), no row built from a
+``bot.storage.models`` class nor any attribute set (``poll.status = …``: a change is a
+domain function), and the
 transaction (``ctx.tx``) only ever handed to a function, never used directly
 (``ctx.tx.add(...)``, ``ctx.tx.exec(...)``). What a command reads or writes is a named
 function of ``bot.domain`` or ``bot.calendar``. Nor does a command catch a user error
@@ -52,8 +54,8 @@ def violations(source: str) -> list[str]:
                       if a.name.split(".")[0] in SQL_PACKAGES]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in SQL_PACKAGES:
             found.append(f"{line}: from {node.module} import …")
-        elif isinstance(node, ast.Attribute) and node.attr == "session":
-            found.append(f"{line}: .session")
+        elif isinstance(node, ast.Attribute) and node.attr in ("session", "outgoing"):
+            found.append(f"{line}: .{node.attr}")
         elif (isinstance(node, ast.Attribute) and node.attr == "tx"
               and not _handed_over(node, parents)):
             found.append(f"{line}: .tx used directly")
@@ -101,6 +103,8 @@ def test_commands_call_the_domain_not_sql(path):
     ("from sqlmodel import select", True),
     ("import sqlalchemy.orm", True),
     ("def f(ctx):\n    ctx.session.add(x)", True),
+    ("def f(ctx):\n    return domain.by_number(ctx.session, ctx.room_id, 4)", True),
+    ("def f(ctx):\n    ctx.outgoing.append(x)", True),
     ("def f(ctx):\n    return ctx.tx.get(Room, 1)", True),
     ("def f(ctx):\n    s = ctx.tx", True),
     ("from bot.storage.models import Topic\nTopic(title='x')", True),

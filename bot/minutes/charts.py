@@ -16,8 +16,9 @@ from __future__ import annotations
 import base64
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from bot.domain.capture_parse import MOOD_EMOJIS
 
@@ -33,15 +34,18 @@ WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 3.3, 110
 
 @dataclass(frozen=True)
 class SeancePoint:
-    """One séance as the charts see it."""
+    """One séance as the charts see it (frozen: its moods are a read-only copy)."""
 
     number: int  # compte rendu n°
     date_text: str  # "11/05/2022": the axis label and the text alternative
-    moods: dict[int, int] = field(default_factory=dict)  # mood 1..5 → how many answered it
+    moods: Mapping[int, int] = field(default_factory=dict)  # mood 1..5 → how many answered it
     present: int = 0  # présent·e·s (facilitators included)
     excused: int = 0
     cites: int = 0  # cités éducatives represented among the présent·e·s
     current: bool = False  # the séance of these minutes: highlighted
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moods", MappingProxyType(dict(self.moods)))
 
     @property
     def answers(self) -> int:
