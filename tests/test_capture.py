@@ -302,6 +302,21 @@ def test_an_edit_that_makes_a_command_invalid_is_refused_and_changes_nothing(sea
     assert bad not in _edit_ids(seance)
 
 
+def test_an_edit_refused_in_a_backlog_is_answered_and_the_run_is_kept(seance):
+    # The refusal rolls back the run it arrived in; its events are handled again one by one.
+    seance.open()
+    action = seance.say("!action Relancer pour vendredi")
+    backlog = [Message("$b1", ROOM, MEMBER, "avant", seance.tick()),
+               Edit("$bad", ROOM, MEMBER, action, "!action Relancer pour le 3 janvier 2020",
+                    seance.tick()),
+               Message("$b2", ROOM, MEMBER, "après", seance.tick())]
+    seance.core.handle_all(backlog, seance.room)
+    assert [i.text for i in seance.items()] == ["Relancer", "avant", "après"]
+    assert seance.item(action).due_date == FRIDAY and "$bad" not in _edit_ids(seance)
+    [answer] = seance.replies_to(action)
+    assert answer.startswith("⚠️ Modification non prise en compte") and "Usage : !action" in answer
+
+
 def test_redacting_an_edit_of_a_command_restores_the_previous_reading(seance):
     seance.open()
     action = seance.say("!action Relancer pour vendredi")
