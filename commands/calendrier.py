@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.calendar import invites as calendar
+from bot.calendar import invites
 from bot.calendar import mailer
 from bot.domain.dates import format_when_fr
 from bot.domain.rencontres import mode_label, upcoming
@@ -28,7 +28,7 @@ USAGE_AGENDA = ("agenda", "agenda nouveau-lien")
 def deliver(ctx: Context, rencontre: Rencontre, change: str,
             occurrence_start: datetime | None = None) -> None:
     """A rencontre planned, changed or cancelled: its invitations (room, DMs, e-mails)."""
-    calendar.deliver(ctx, rencontre, change, occurrence_start)
+    invites.deliver(ctx, rencontre, change, occurrence_start)
 
 
 # --------------------------------------------------------------------------- !abonner
@@ -51,11 +51,11 @@ def abonner(ctx: Context, args: str) -> None:
         email = ""
         notes.append("L'envoi par e-mail n'est pas activé sur ce bot : votre adresse n'a pas "
                      "été enregistrée, vous recevrez les invitations en message direct.")
-    existing = calendar.subscription(ctx.tx, ctx.room_id, ctx.sender)
+    existing = invites.subscription(ctx.tx, ctx.room_id, ctx.sender)
     if existing is not None and existing.email and not email:
         notes.append("Votre adresse e-mail précédente n'est plus utilisée.")
-    subscriber = calendar.subscribe(ctx.tx, ctx.room_id, ctx.sender, email, ctx.now)
-    sent = calendar.send_upcoming(ctx, subscriber, by_dm=existing is None)
+    subscriber = invites.subscribe(ctx.tx, ctx.room_id, ctx.sender, email, ctx.now)
+    sent = invites.send_upcoming(ctx, subscriber, by_dm=existing is None)
     channels = "en message direct" + (f" et par e-mail à {md_code(email)}" if email else "")
     lines = [f"📅 C'est noté : vous recevrez les invitations aux rencontres de ce salon {channels}."]
     if sent:
@@ -69,12 +69,12 @@ def abonner(ctx: Context, args: str) -> None:
          help="ne plus recevoir les invitations aux rencontres")
 def desabonner(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    existing = calendar.subscription(ctx.tx, ctx.room_id, ctx.sender)
+    existing = invites.subscription(ctx.tx, ctx.room_id, ctx.sender)
     prefix = ctx.prefix
     if existing is None:
         raise UsageError("vous n'êtes pas abonné·e aux invitations de ce salon : rien à arrêter. "
                          f"Pour vous abonner : `{prefix}{USAGE_SUBSCRIBE}`.")
-    calendar.unsubscribe(ctx.tx, existing)
+    invites.unsubscribe(ctx.tx, existing)
     ctx.reply("C'est noté : vous ne recevrez plus les invitations de ce salon "
               f"(pour vous réabonner : `{prefix}{USAGE_SUBSCRIBE}`).")
 
@@ -88,19 +88,19 @@ def _paragraphs(*blocks: list[str]) -> str:
 
 
 def _feed_lines(ctx: Context, token: str) -> list[str]:
-    feed = calendar.feed_url(ctx.config, token)
-    minutes = calendar.minutes_url(ctx.config, token)
+    feed = invites.feed_url(ctx.config, token)
+    minutes = invites.minutes_url(ctx.config, token)
     return [(f"Lien de l'agenda, à ajouter à votre application d'agenda (mis à jour "
             f"automatiquement) : {md_link(feed, feed)}"),
             ("Ou, pour l'ouvrir directement dans l'application : "
-            f"{md_code(calendar.webcal_url(ctx.config, token))}"),
+            f"{md_code(invites.webcal_url(ctx.config, token))}"),
             f"Comptes rendus publiés : {md_link(minutes, minutes)}"]
 
 
 def _upcoming_lines(ctx: Context) -> list[str]:
     coming = upcoming(ctx.tx, ctx.room_id, ctx.now)[:AGENDA_SHOWN]
     return [f"- **#{rencontre.number}** {md_line(format_when_fr(when))} — "
-            f"{md_line(calendar.title_of(rencontre))} ({mode_label(rencontre.mode)})"
+            f"{md_line(invites.title_of(rencontre))} ({mode_label(rencontre.mode)})"
             for rencontre, when in coming]
 
 
@@ -112,7 +112,7 @@ def agenda(ctx: Context, args: str) -> None:
     if args:
         raise UsageError(f"je ne comprends pas « {md_line(excerpt(args))} » après `{prefix}agenda`.",
                          USAGE_AGENDA)
-    token = calendar.feed_token(ctx.tx, ctx.room_id, ctx.now)
+    token = invites.feed_token(ctx.tx, ctx.room_id, ctx.now)
     coming = _upcoming_lines(ctx)
     ctx.reply(_paragraphs(
         ["📅 **Agenda du salon**", *_feed_lines(ctx, token)],
@@ -127,7 +127,7 @@ def agenda(ctx: Context, args: str) -> None:
                  "(l'ancien cesse de fonctionner)", facilitator=True)
 def agenda_nouveau_lien(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    token = calendar.new_feed_token(ctx.tx, ctx.room_id, ctx.now)
+    token = invites.new_feed_token(ctx.tx, ctx.room_id, ctx.now)
     ctx.reply(_paragraphs([("🔑 **Nouveau lien créé** : l'ancien ne fonctionne plus. Les agendas "
                            "abonnés à l'ancien lien doivent être abonnés à celui-ci."),
                            *_feed_lines(ctx, token)]))
