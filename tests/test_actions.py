@@ -11,12 +11,8 @@ import pytest
 from sqlmodel import select
 
 from bot.engine.events import Message
-from bot.services.action_reminders import (
-    ActionReminderService,
-    due_reminders,
-    load_due,
-    plan_action,
-)
+from bot.domain.action_reminders import due_reminders, load_due, plan_action
+from bot.services.action_reminders import ActionReminderService
 from bot.storage.models import ActionReminderSent, Item, Outbox
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.servicehost import FakeHost

@@ -51,7 +51,7 @@ from bot.storage.models import (
 )
 from bot.support.config import Config
 from bot.support.templating import render
-from bot.support.text import md_line, md_link, safe_url
+from bot.support.text import matrix_to, md_line, md_link, safe_url
 
 ICS_MIMETYPE = "text/calendar"
 FEED_HISTORY = timedelta(days=183)      # the feed lists rencontres from 6 months back
@@ -288,11 +288,6 @@ def email_key_prefix(rencontre: Rencontre) -> str:
 def email_key(rencontre: Rencontre, method: str, recipient: str) -> str:
     """One e-mail per version of a rencontre and recipient (re-subscribing sends no copy)."""
     return f"{email_key_prefix(rencontre)}{rencontre.sequence}|{method}|{recipient}"
-
-
-def matrix_to(matrix_id: str) -> str:
-    """A link to a user or room that every Matrix client opens (and a valid URI)."""
-    return f"https://matrix.to/#/{matrix_id}"
 
 
 # --------------------------------------------------------------------------- delivering them

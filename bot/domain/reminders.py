@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -229,10 +230,17 @@ def load_due(db: Database, config: Config, now: datetime) -> Due:
 
 
 def record_skipped(db: Database, reminders: list[Reminder], now: datetime) -> None:
+    record_skipped_rows(db, ReminderSent, _sent_row, reminders, now)
+
+
+def record_skipped_rows(db: Database, model: type, row_of: Callable[..., Any],
+                        reminders: Iterable[Any], now: datetime) -> None:
+    """Record missed reminders (of rencontres or actions: ``model`` keyed by each
+    reminder's ``key``, rows made by ``row_of``) as skipped, those not recorded yet."""
     with db.session() as session:
         for reminder in reminders:
-            if session.get(ReminderSent, reminder.key) is None:
-                session.add(_sent_row(reminder, now, skipped=True))
+            if session.get(model, reminder.key) is None:
+                session.add(row_of(reminder, now, skipped=True))
 
 
 def _sent_row(reminder: Reminder, now: datetime, skipped: bool) -> ReminderSent:

@@ -198,3 +198,7 @@ def markdown_to_html(md_text: str) -> str:
     return nh3.clean(html, tags=ROOM_TAGS, attributes=ROOM_ATTRIBUTES,
                      url_schemes=set(SAFE_SCHEMES), link_rel=None)
 
+
+def matrix_to(matrix_id: str) -> str:
+    """A link to a user or room that every Matrix client opens (and a valid URI)."""
+    return f"https://matrix.to/#/{matrix_id}"
