@@ -7,6 +7,7 @@ and the rollback ("nothing changed in the database") are both those users get.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -292,6 +293,18 @@ def test_refusals_leave_the_rencontre_alone(say, db, sender, text, expected):
     replies = say(sender, text)
     assert len(replies) == 1 and expected.lower() in replies[0].lower()
     assert snapshot(db) == before
+
+
+def test_an_unknown_number_points_to_the_list_with_the_rooms_prefix(config, db, registry, room):
+    """The refusal names ``rencontres`` with the configured prefix, not a hard-coded ``!``."""
+    other = dataclasses.replace(config, bot=dataclasses.replace(config.bot, command_prefix="?"))
+    core = build_core(other, db, BOT, registry, clock=lambda: NOW)
+    core.handle(Message("$unknown", ROOM, MEMBER, "?inscription 7", NOW), room)
+    with db.session() as session:
+        [reply] = session.exec(select(Outbox).where(Outbox.source_event_id == "$unknown"))
+    body = reply.content["body"]
+    assert "il n'y a pas de rencontre #7" in body.casefold()
+    assert "(la liste : ?rencontres)" in body and "!rencontres" not in body
 
 
 @pytest.mark.parametrize("text", ["!inscription", "!excuse malade", "!desinscription", "!rencontre",

@@ -37,7 +37,7 @@ from bot.storage.models import (
     RencontreStatus,
     RsvpStatus,
 )
-from bot.support.errors import UserError
+from bot.support.errors import PREFIX, UserError
 from bot.support.text import excerpt, normalize, safe_url
 
 DEFAULT_TITLE = "Rencontre du réseau"
@@ -271,7 +271,7 @@ def by_number(session: Session, room_id: str, number: int) -> Rencontre:
     found = session.exec(query).first()
     if found is None:
         raise UserError(f"il n'y a pas de rencontre #{number} dans ce salon "
-                        "(la liste : `!rencontres`).", markdown=True)
+                        f"(la liste : `{PREFIX}rencontres`).", markdown=True)
     return found
 
 

@@ -338,7 +338,7 @@ def shorten_quotes(message: str) -> str:
 
 def usage_reply(error: UserError, prefix: str) -> str:
     """The reply to a refused command or message: the reason, the usage, nothing saved."""
-    message = shorten_quotes(error.markdown())
+    message = shorten_quotes(error.markdown(prefix))
     lines = [f"⚠️ {message[:1].upper()}{message[1:]}"]
     if error.usage:
         lines.append(f"Usage : {format_usage(error.usage, prefix)}")
@@ -348,7 +348,7 @@ def usage_reply(error: UserError, prefix: str) -> str:
 
 def edit_refused_reply(error: UserError, usage: Usage | None, prefix: str) -> str:
     """The reply to an edit whose new text is refused: the item keeps its previous version."""
-    lines = [f"⚠️ Modification non prise en compte : {shorten_quotes(error.markdown())}"]
+    lines = [f"⚠️ Modification non prise en compte : {shorten_quotes(error.markdown(prefix))}"]
     if usage:
         lines.append(f"Usage : {format_usage(usage, prefix)}")
     lines.append("Le compte rendu garde la version précédente de ce message.")
