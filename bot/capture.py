@@ -392,7 +392,8 @@ def store(ctx: Context, seance: Seance, capture: Capture, *, parent_event_id: st
           topic_id: int | None = None, new_message: bool = False) -> tuple[Item, bool]:
     """Create or update the item of ``ctx.event_id``; True when the message is new to the séance.
     ``new_message``: the caller knows no item can exist yet (a message seen for the first
-    time), which spares a lookup per captured message.
+    time), which spares a lookup per captured message, and the item is not flushed here:
+    the next query flushes it (autoflush), so a batched run inserts its items together.
 
     A new message takes its place in the current topic (or ``topic_id``) under
     ``parent_event_id``; an edited one keeps its place and only changes what it says.
@@ -411,7 +412,8 @@ def store(ctx: Context, seance: Seance, capture: Capture, *, parent_event_id: st
     else:
         item.edited_at = ctx.now
     _set_fields(ctx.session, seance, item, capture)
-    ctx.session.flush()
+    if not new_message:
+        ctx.session.flush()
     return item, fresh
 
 
