@@ -16,12 +16,8 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
 from bot.config import Config, ConfigError, load_config
 from bot.crosssigning import CrossSigningError
-from bot.db import Database, DatabaseTooNew
 from bot.logs import setup_logging, url_password
 
 log = logging.getLogger("maillage")
@@ -48,6 +44,9 @@ def _load(path: Path) -> Config:
 
 def _database_name(url: str) -> str:
     """What to name in an error: the SQLite file, else the URL without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if url.startswith("sqlite:///"):
         return f"the SQLite file {Path(url.removeprefix('sqlite:///')).resolve()}"
     try:
@@ -66,20 +65,28 @@ def _reason(error: Exception) -> str:
 def prepare_database(config: Config) -> tuple[str | None, str]:
     """Create (SQLite: with its folder) and migrate the database, or exit with
     EXIT_DATABASE after naming it and the reason: no traceback for a wrong path."""
+    from bot.db import OPEN_ERRORS, Database
+
     database = None
     try:
         database = Database(config.database.url)
         return database.upgrade()
-    except DatabaseTooNew as error:
-        problem = str(error)
-    except (OSError, SQLAlchemyError) as error:
-        problem = _reason(error)
+    except OPEN_ERRORS as error:
+        failure = error
     finally:
         if database is not None:
             database.dispose()
+    raise SystemExit(database_failure(config, failure))
+
+
+def database_failure(config: Config, error: Exception) -> int:
+    """Name the database and why it cannot be used (no traceback); EXIT_DATABASE."""
+    from bot.db import DatabaseTooNew
+
+    problem = str(error) if isinstance(error, DatabaseTooNew) else _reason(error)
     print(f"maillage: database error: cannot use {_database_name(config.database.url)}: {problem}",
           file=sys.stderr)
-    raise SystemExit(EXIT_DATABASE)
+    return EXIT_DATABASE
 
 
 def _force_exit() -> None:
@@ -122,12 +129,14 @@ async def _run(config: Config) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
-    prepare_database(config)   # a wrong path is named here, before anything starts
+    from bot.runtime import DatabaseUnusable
+
     try:
+        # The database is opened during the login (Runtime.start): a wrong path is named
+        # as soon as it is found, even while the homeserver cannot be reached.
         asyncio.run(_run(config))
-    except DatabaseTooNew as error:
-        log.error("%s", error)
-        return EXIT_DATABASE
+    except DatabaseUnusable as error:
+        return database_failure(config, error.__cause__)
     except CrossSigningError as error:
         log.error("%s", error)
         return EXIT_LOGIN

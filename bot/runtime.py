@@ -7,6 +7,11 @@ the database), then — only then — store the sync token. nio's own token
 store would save it before callbacks run, and a crash would lose the batch.
 Sending is a separate task that drains the outbox, so a homeserver that goes away
 delays replies but never loses or repeats them.
+
+Start-up: logging in needs only nio. What handles events — SQLAlchemy, the models, the
+commands: most of the start-up's import time — is imported by the worker thread, which
+then opens and checks the database, while the login waits on the network
+(``Runtime.start``). So this module imports that stack only inside its methods.
 """
 
 from __future__ import annotations
@@ -16,20 +21,21 @@ import fnmatch
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import aiohttp
-from sqlalchemy.exc import DBAPIError
 
-from bot import outbox, rooms, undecryptable
 from bot.config import Config
-from bot.core import Core, EventRetry
-from bot.db import Database
-from bot.events import Record, parse_event
+from bot.events import parse_event
 from bot.matrix import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
-from bot.models import Outbox, utcnow
 from bot.roomstate import RoomState
 from bot.services import SERVICES, wait_event
+
+if TYPE_CHECKING:
+    from bot.core import Core
+    from bot.db import Database
+    from bot.events import Record
+    from bot.models import Outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,9 +47,19 @@ SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
 BACKLOG_LOG_SIZE = 20      # a catch-up worth a log line (live traffic comes one by one)
 STOP_TIMEOUT_SECONDS = 10   # tasks not stopped by then are abandoned: stopping never hangs
 SENT, REFUSED, RETRY = "sent", "refused", "retry"
-# Worth retrying the whole batch for: the homeserver or the database going away, or an
-# event whose handling failed but is not yet deemed deterministic (``bot.core``).
-TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError, DBAPIError, EventRetry)
+
+
+class DatabaseUnusable(RuntimeError):
+    """The database cannot be opened or migrated; the reason is the ``__cause__``."""
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Worth retrying the whole batch for: the homeserver or the database going away, or
+    an event whose handling failed but is not yet deemed deterministic (``bot.core``)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.core import EventRetry
+    return MatrixError, aiohttp.ClientError, DBAPIError, EventRetry
 
 
 def inviter_allowed(inviter: str | None, patterns: tuple[str, ...]) -> bool:
@@ -64,7 +80,7 @@ def own_join_index(timeline: list[dict[str, Any]], user_id: str) -> int | None:
 class Runtime:
     def __init__(self, config: Config, matrix: MatrixClient | None = None):
         self.config = config
-        self.db = Database(config.database.url)
+        self.db: Database | None = None   # opened by ``start``, in the worker thread
         self.matrix = matrix or MatrixClient(config.matrix)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maillage-db")
         self.rooms: dict[str, RoomState] = {}
@@ -84,6 +100,8 @@ class Runtime:
         return self.matrix.user_id
 
     def clock(self):
+        from bot.models import utcnow
+
         return utcnow()
 
     def wake_outbox(self) -> None:
@@ -117,13 +135,42 @@ class Runtime:
         return await asyncio.get_running_loop().run_in_executor(self.worker, function, *args)
 
     async def start(self) -> None:
-        before, after = await self.in_worker(self.db.upgrade)
+        """Log in and prepare encryption while the worker thread opens the database
+        (``_open_database``), then wait for the database too. A database that cannot be
+        used stops the start at once, even while the login still waits for the homeserver."""
+        database = asyncio.ensure_future(self.in_worker(self._open_database))
+        login = asyncio.ensure_future(self._connect())
+        try:
+            pending = {database, login}
+            while login in pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if database in done:
+                    database.result()   # raises DatabaseUnusable
+            identity = login.result()
+            log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
+                     self.matrix.user_id, self.matrix.device_id, identity)
+            await database
+        finally:
+            login.cancel()
+            # Failed or cancelled meanwhile: its outcome is not waited for, nor reported twice.
+            database.add_done_callback(lambda future: future.cancelled() or future.exception())
+        from bot.core import Core
+
+        self.core = Core(self.config, self.db, self.matrix.user_id)
+
+    def _open_database(self) -> None:
+        """In the worker thread, during the login: import what handles events (the commands
+        register themselves and the services), open the database and migrate it if needed."""
+        from bot.db import OPEN_ERRORS, Database
+
+        try:
+            self.db = Database(self.config.database.url)
+            before, after = self.db.upgrade()
+        except OPEN_ERRORS as error:
+            raise DatabaseUnusable(str(error)) from error
         if before != after:
             log.info("database migrated from %s to %s", before, after)
-        identity = await self._connect()
-        self.core = Core(self.config, self.db, self.matrix.user_id)
-        log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
-                 self.matrix.user_id, self.matrix.device_id, identity)
+        import bot.core  # noqa: F401  (the commands and their services)
 
     async def _connect(self) -> str:
         """Log in and prepare encryption, waiting out a homeserver that is away or unwell
@@ -169,7 +216,8 @@ class Runtime:
     async def close(self) -> None:
         await self.matrix.close()
         await asyncio.to_thread(self.worker.shutdown, wait=True)
-        self.db.dispose()
+        if self.db is not None:
+            self.db.dispose()
 
     # --- sync -------------------------------------------------------------------
 
@@ -178,6 +226,7 @@ class Runtime:
         since = await asyncio.to_thread(store.load_sync_token)
         first_start = since is None
         full_state = True  # room state is only in memory: ask for all of it on resume
+        transient = transient_errors()
         failures = 0
         self.outbox_wakeup.set()  # drain what a previous run left unsent
         first_batch = True
@@ -186,7 +235,7 @@ class Runtime:
             try:
                 batch = await self.matrix.sync(since, timeout_ms=timeout, full_state=full_state)
                 await self.handle_batch(batch, since, first_start)
-            except TRANSIENT_ERRORS as error:
+            except transient as error:
                 # The token is not saved: the same batch comes again, and handlers are
                 # idempotent on event ids, so nothing is lost or done twice.
                 delay = SYNC_ERROR_BACKOFF[min(failures, len(SYNC_ERROR_BACKOFF) - 1)]
@@ -222,8 +271,10 @@ class Runtime:
             await self._try(self.matrix.reject(invite.room_id), "reject invite")
             return
         if await self._try(self.matrix.join(invite.room_id), "join"):
+            from bot import rooms
+
             prefix = self.config.bot.command_prefix
-            await self.in_worker(rooms.register, self.db, invite.room_id, utcnow(), prefix)
+            await self.in_worker(rooms.register, self.db, invite.room_id, self.clock(), prefix)
             self._queued = self._changed = True   # the welcome
             log.info("joined %s, invited by %s", invite.room_id, invite.inviter)
 
@@ -266,6 +317,8 @@ class Runtime:
         """A message deleted before we could read it must never reach the minutes later,
         nor be counted as missing from them."""
         if event.get("type") == "m.room.redaction" and self._parked:
+            from bot import undecryptable
+
             redacts = event.get("redacts") or (event.get("content") or {}).get("redacts")
             if redacts:
                 await self.in_worker(undecryptable.forget, self.db, [redacts])
@@ -282,11 +335,13 @@ class Runtime:
     async def park(self, room_id: str, event: dict[str, Any]) -> None:
         """Keep an event nio could not decrypt (its room key is late) and ask the sender's
         devices for the key; a redacted one has nothing left to read."""
+        from bot import undecryptable
+
         content = event.get("content") or {}
         if (event.get("sender") == self.matrix.user_id or "ciphertext" not in content
                 or (event.get("unsigned") or {}).get("redacted_because")):
             return
-        if await self.in_worker(undecryptable.park, self.db, room_id, event, utcnow()):
+        if await self.in_worker(undecryptable.park, self.db, room_id, event, self.clock()):
             # No key request: Element's crypto answers those only from its owner's own
             # devices. The key comes from the sender's device (m.room_key), late or never.
             log.warning("cannot decrypt %s from %s in %s yet (session %s): waiting for its key",
@@ -297,14 +352,17 @@ class Runtime:
         """Decrypt and handle the parked events whose keys have arrived since — only while
         handling them now means what it meant then (same séance, recent enough); a message
         decrypted too late stays counted as unreadable, never filed in the wrong place."""
-        waiting = await self.in_worker(undecryptable.waiting, self.db, utcnow())
+        from bot import undecryptable
+
+        waiting = await self.in_worker(undecryptable.waiting, self.db, self.clock())
         self._parked = bool(waiting)
         decrypted: list[str] = []
         for room_id, event in waiting:
             clear = self.matrix.decrypt(room_id, event)
             if clear is None:
                 continue
-            if not await self.in_worker(undecryptable.still_timely, self.db, room_id, event, utcnow()):
+            if not await self.in_worker(undecryptable.still_timely, self.db, room_id, event,
+                                       self.clock()):
                 log.warning("decrypted %s in %s too late to file it (its séance has changed "
                             "since): counted as unreadable", event["event_id"], room_id)
                 continue
@@ -316,15 +374,17 @@ class Runtime:
     async def _new_events(self, batch: RoomBatch, since: str | None,
                           first_start: bool) -> list[dict[str, Any]]:
         """The events to handle: never history from before the bot joined; gaps back-filled."""
+        from bot import rooms
+
         join = own_join_index(batch.timeline, self.matrix.user_id)
         known = await self._is_known(batch.room_id)
         if not known and (first_start or join is None):
             # Joined before this database existed (a fresh database on an account already
             # in rooms): that history is not ours to capture, even after our join.
-            await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            await self.in_worker(rooms.register, self.db, batch.room_id, self.clock(), None)
             return []
         if join is not None:
-            await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            await self.in_worker(rooms.register, self.db, batch.room_id, self.clock(), None)
             self._changed = True
             return batch.timeline[join + 1:]
         if batch.limited and since and batch.prev_batch:
@@ -337,6 +397,8 @@ class Runtime:
     async def _is_known(self, room_id: str) -> bool:
         """Is the room registered? Asked of the database until it is, then remembered (a
         room is never unregistered): one query less per sync batch."""
+        from bot import rooms
+
         if room_id in self._known_rooms:
             return True
         if await self.in_worker(rooms.is_known, self.db, room_id):
@@ -361,6 +423,8 @@ class Runtime:
         """``drain_outbox``, a database error counting as a transient failure: the bot keeps
         running. A message sent but not yet marked sent is sent again later with the same
         transaction id, which the homeserver deduplicates: still answered exactly once."""
+        from sqlalchemy.exc import DBAPIError
+
         try:
             return await self.drain_outbox()
         except DBAPIError as error:
@@ -371,6 +435,8 @@ class Runtime:
         """Send pending rows in order; False if a transient failure (server error, outage)
         stopped the round — later rows must not overtake it — to be retried after a backoff,
         however long the outage lasts. Only a refusal (e.g. M_FORBIDDEN) counts as an attempt."""
+        from bot import outbox
+
         refused: set[int] = set()
         while rows := [r for r in await self.in_worker(outbox.pending, self.db) if r.id not in refused]:
             for row in rows:
@@ -383,6 +449,8 @@ class Runtime:
 
     async def deliver(self, row: Outbox) -> str:
         """SENT, REFUSED (recorded as an attempt) or RETRY (transient: try again later)."""
+        from bot import outbox
+
         try:
             room_id = row.room_id or await self._direct_room(row.dm_user)
             content = dict(row.content)
@@ -404,11 +472,13 @@ class Runtime:
         return SENT
 
     async def _direct_room(self, user_id: str) -> str:
+        from bot import outbox, rooms
+
         room_id = await self.in_worker(outbox.direct_room, self.db, user_id)
         if room_id is None:
             room_id = await self.matrix.create_direct_room(user_id)
             await self.in_worker(outbox.remember_direct_room, self.db, user_id, room_id)
-            await self.in_worker(rooms.register, self.db, room_id, utcnow(), None)
+            await self.in_worker(rooms.register, self.db, room_id, self.clock(), None)
         return room_id
 
     async def _try(self, action, what: str) -> bool:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, TypeVar
 
 from bot.config import Config
-from bot.db import Database
+
+if TYPE_CHECKING:   # the runtime imports this module before the database stack (bot.runtime)
+    from bot.db import Database
 
 T = TypeVar("T")
 

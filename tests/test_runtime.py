@@ -1,19 +1,22 @@
 """The runtime's outage paths, driven with a scripted Matrix client over a real database:
 a failing back-fill retries the batch without saving the token; a server error while
-sending keeps the message (and its order) for later; only a refusal counts as an attempt."""
+sending keeps the message (and its order) for later; only a refusal counts as an attempt.
+And its start: the database is opened during the login, not before it."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 
+import pytest
 from sqlmodel import col, select
 
 from bot.matrix import MatrixError, RoomBatch, SyncBatch
 from bot.models import Outbox
-from bot.runtime import Runtime
+from bot.runtime import DatabaseUnusable, Runtime
 from bot.store import SessionStore
-from tests.conftest import ROOM
+from tests.conftest import ROOM, make_config
 
 BOT = "@maillage:localhost"
 USER = "@anabela:localhost"
@@ -158,3 +161,39 @@ async def test_a_duplicate_reaction_counts_as_sent(config):
     rows = outbox_rows(config)
     assert all(row.sent_at is not None and row.attempts == 0 for row in rows)
     assert [row.sent_event_id is None for row in rows] == [True, False, False]
+
+
+async def test_the_login_does_not_wait_for_the_database(config, monkeypatch):
+    """The worker thread opens the database while the login waits on the network."""
+    from bot.db import Database
+
+    logged_in, opened_during_login = threading.Event(), []
+    real_upgrade = Database.upgrade
+
+    def upgrade(self):
+        opened_during_login.append(logged_in.wait(5))
+        return real_upgrade(self)
+
+    class Matrix(ScriptedMatrix):
+        async def login(self):
+            logged_in.set()
+
+    monkeypatch.setattr(Database, "upgrade", upgrade)
+    matrix = Matrix(config.matrix.store_path, batches())
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert opened_during_login == [True]
+    assert [row.source_event_id for row in outbox_rows(config)] == ["$gap1", "$gap2", "$last"]
+
+
+async def test_an_unusable_database_stops_the_start_while_the_login_still_waits(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    config = make_config(tmp_path, database={"url": f"sqlite:///{tmp_path / 'afile' / 'maillage.db'}"})
+
+    class Matrix(ScriptedMatrix):
+        async def login(self):
+            await asyncio.sleep(3600)   # a homeserver that never answers
+
+    matrix = Matrix(config.matrix.store_path, batches())
+    with pytest.raises(DatabaseUnusable) as raised:
+        await asyncio.wait_for(Runtime(config, matrix).run(), 30)
+    assert raised.value.__cause__ is not None and not matrix.syncs

@@ -16,9 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LAZY = ("alembic", "docx", "lxml", "dateparser", "matplotlib", "weasyprint")
 
 
-def imported_after(code: str) -> list[str]:
-    """The LAZY modules a fresh interpreter has imported after running ``code``."""
-    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {LAZY!r} if m in sys.modules))"
+# Imported by the worker thread while the bot logs in (bot.runtime), never before.
+DATABASE_STACK = ("sqlalchemy", "sqlmodel", "bot.models", "bot.db", "bot.core", "commands")
+
+
+def imported_after(code: str, modules: tuple[str, ...] = LAZY) -> list[str]:
+    """The ``modules`` a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     return result.stdout.split()
@@ -26,6 +30,16 @@ def imported_after(code: str) -> list[str]:
 
 def test_the_running_bot_imports_no_heavy_stack():
     assert imported_after("import bot.cli, bot.runtime, bot.core") == []
+
+
+def test_logging_in_imports_nothing_of_the_database_stack(tmp_path):
+    """``maillage run`` up to the login: the command line and the runtime with its
+    Matrix client; SQLAlchemy, the models and the commands load meanwhile in a thread."""
+    raw = {"matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@maillage:localhost",
+                      "password": "secret-for-tests", "store_path": str(tmp_path / "store")}}
+    code = ("import bot.cli, bot.runtime\nfrom bot.config import parse_config\n"
+            f"bot.runtime.Runtime(parse_config({raw!r}, env={{}}))")
+    assert imported_after(code, DATABASE_STACK) == []
 
 
 def test_an_up_to_date_database_is_checked_without_alembic(tmp_path):
