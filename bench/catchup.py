@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.devclient import MatrixUser, notices_from, replies_to  # noqa: E402
-from bot.devserver import SynapseServer  # noqa: E402
+from bot.matrix.devclient import MatrixUser, notices_from, replies_to  # noqa: E402
+from bot.ops.devserver import SynapseServer  # noqa: E402
 from tests.botproc import BOT_PASSWORD, ensure_bot_account, write_config  # noqa: E402
 
 MAILLAGE = "maillage-bench"
@@ -107,7 +107,7 @@ class Bench:
         self.work, self.synapse = work, synapse
         config = write_config(work / "bot", synapse.base_url, bot_localpart=MAILLAGE)
         self.database = work / "bot" / "maillage.db"
-        self.maillage = Process([sys.executable, "-m", "bot.cli", "run", "-c", str(config)],
+        self.maillage = Process([sys.executable, "-m", "bot.ops.cli", "run", "-c", str(config)],
                                 work / "maillage.log")
         self.echo = Process([sys.executable, str(ROOT / "bench" / "echo_bot.py"), synapse.base_url,
                              f"@{ECHO}:localhost", BOT_PASSWORD, str(work / "echo")],

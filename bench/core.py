@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import rooms
-from bot.config import parse_config
-from bot.core import Core
-from bot.db import Database
-from bot.events import Edit, Message
-from bot.roomstate import RoomState
+from bot.engine import rooms
+from bot.engine.core import Core
+from bot.engine.events import Edit, Message
+from bot.engine.roomstate import RoomState
+from bot.storage.db import Database
+from bot.support.config import parse_config
 
 ROOM = "!bench:localhost"
 FACILITATOR = "@maita:localhost"

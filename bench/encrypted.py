@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.devclient import replies_to  # noqa: E402
-from bot.devserver import SynapseServer  # noqa: E402
+from bot.matrix.devclient import replies_to  # noqa: E402
+from bot.ops.devserver import SynapseServer  # noqa: E402
 from tests.botproc import BotProcess, ensure_bot_account, write_config  # noqa: E402
 from tests.e2ee_client import JsUser  # noqa: E402
 

@@ -25,16 +25,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import parse_config
-from bot.db import Database
-from bot.minutes import build_view, seance_history
-from bot.minutes_charts import history_charts
-from bot.minutes_pdf import render_pdf
-from bot.minutes_render import render_docx, render_html, render_markdown
-from bot.models import Attendance, Item, ItemKind, Profile, Rencontre, Seance, SeanceStatus, Topic
-from bot.roomstate import RoomState
-from bot.templating import template_env
-from bot.text import markdown_to_html
+from bot.engine.roomstate import RoomState
+from bot.minutes.build import build_view, seance_history
+from bot.minutes.charts import history_charts
+from bot.minutes.pdf import render_pdf
+from bot.minutes.render import render_docx, render_html, render_markdown
+from bot.storage.db import Database
+from bot.storage.models import (
+    Attendance,
+    Item,
+    ItemKind,
+    Profile,
+    Rencontre,
+    Seance,
+    SeanceStatus,
+    Topic,
+)
+from bot.support.config import parse_config
+from bot.support.templating import template_env
+from bot.support.text import markdown_to_html
 
 SIZES = (200, 2_000, 20_000)
 PDF_SIZES = (2_000, 20_000)

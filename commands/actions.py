@@ -1,17 +1,16 @@
 """``!actions``: the room's open actions by person (``moi``: mine; ``@personne``: theirs).
 
 Importing this module also registers the action reminders service (direct messages to
-the owner before the due date and on the day, :mod:`bot.action_reminders`).
+the owner before the due date and on the day, :mod:`bot.services.action_reminders`).
 """
 
 from __future__ import annotations
 
-from bot import action_reminders  # noqa: F401  (registers the service)
-from bot import actions as domain
-from bot.capture import find_person
-from bot.context import Context
-from bot.text import excerpt, md_line, normalize
-from commands.registry import UsageError, command
+from bot.domain import actions as domain
+from bot.domain.capture import find_person
+from bot.engine.context import Context
+from bot.engine.registry import UsageError, command
+from bot.support.text import excerpt, md_line, normalize
 
 USAGE = "actions [moi | @personne]"
 MINE_WORDS = {"moi", "mes", "me", "mine", "miennes"}

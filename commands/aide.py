@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.context import Context
-from bot.templating import render
-from bot.text import excerpt, md_line
-from commands.registry import GROUP_ORDER, REGISTRY, Command, UsageError, command
+from bot.engine.context import Context
+from bot.engine.registry import GROUP_ORDER, REGISTRY, Command, UsageError, command
+from bot.support.templating import render
+from bot.support.text import excerpt, md_line
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A short summary (séances held, average attendance, cités éducatives represented,
 météo, actions opened and done) and, from two séances on, the charts of the météo
-and of participation (`bot.minutes_charts`), posted as images. Without an argument:
+and of participation (`bot.minutes.charts`), posted as images. Without an argument:
 the current calendar year; ``2025-2026`` is a school year (1 September – 31 August).
 """
 
@@ -14,14 +14,14 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from bot.capture import attendance
-from bot.context import Context
-from bot.minutes import People, cites_of, decimal_fr, seance_point, seances_between
-from bot.minutes_charts import history_charts
-from bot.models import Item, ItemKind, Seance
-from bot.text import md_line
+from bot.domain.capture import attendance
+from bot.engine.context import Context
+from bot.engine.registry import FACILITATORS, UsageError, command
+from bot.minutes.build import People, cites_of, decimal_fr, seance_point, seances_between
+from bot.minutes.charts import history_charts
+from bot.storage.models import Item, ItemKind, Seance
+from bot.support.text import md_line
 from commands.cr import CHART_STEMS, post_chart
-from commands.registry import FACILITATORS, UsageError, command
 
 USAGE = "bilan [année | 2025-2026]"
 YEAR = re.compile(r"^(?P<year>\d{4})$")

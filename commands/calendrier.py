@@ -1,11 +1,11 @@
 """``!abonner``, ``!desabonner``, ``!agenda``: calendar invitations and the room's feed.
 
 This module also delivers the invitations. The rencontres commands send
-``bot.signals.rencontre_changed`` after their announcement; in the same transaction
+``bot.support.signals.rencontre_changed`` after their announcement; in the same transaction
 the ``.ics`` is then posted in the room (METHOD:PUBLISH), sent by direct message to
 each subscriber still in the room and, when they gave an address and ``[email]`` is
 configured, queued for e-mail (METHOD:REQUEST, or CANCEL for a cancelled rencontre).
-Nothing here waits for the network: the outbox and ``bot.mailer`` send later.
+Nothing here waits for the network: the outbox and ``bot.calendar.mailer`` send later.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from bot import calendar, http, mailer  # noqa: F401  (http, mailer: their services register)
-from bot.context import Context
-from bot.room_settings import network_name
-from bot.dates import When, format_when_fr
-from bot.ics import CalendarEvent
-from bot.models import Rencontre, RencontreStatus, Subscriber
-from bot.rencontres import mode_label, upcoming, when_of
-from bot.signals import rencontre_changed
-from bot.templating import render
-from bot.text import excerpt, md_code, md_line, md_link
-from commands.registry import UsageError, command, refuse_arguments, subcommand
+from bot.calendar import invites as calendar
+from bot.calendar import mailer
+from bot.calendar.ics import CalendarEvent
+from bot.domain.dates import When, format_when_fr
+from bot.domain.rencontres import mode_label, upcoming, when_of
+from bot.domain.room_settings import network_name
+from bot.engine.context import Context
+from bot.engine.registry import UsageError, command, refuse_arguments, subcommand
+from bot.storage.models import Rencontre, RencontreStatus, Subscriber
+from bot.support.signals import rencontre_changed
+from bot.support.templating import render
+from bot.support.text import excerpt, md_code, md_line, md_link
 
 AGENDA_SHOWN = 5
 USAGE_SUBSCRIBE = "abonner [e-mail]"

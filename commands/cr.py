@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 
-from bot.capture import open_seance
-from bot.context import Context, Outgoing
-from bot.dates import format_day_fr
-from bot.export import MEDIA_TYPES, file_name, minutes_env, render_documents
-from bot.minutes import (
+from bot.domain.capture import open_seance
+from bot.domain.dates import format_day_fr
+from bot.engine.context import Context, Outgoing
+from bot.engine.registry import FACILITATORS, UsageError, command, subcommand
+from bot.minutes.build import (
     Version,
     build_view,
     last_closed_seance,
@@ -27,13 +27,13 @@ from bot.minutes import (
     seance_by_number,
     seance_of_rencontre,
 )
-from bot.minutes_render import HEADINGS, render_markdown
-from bot.minutes_charts import Chart
-from bot.minutes_view import Entry, MinutesView
-from bot.models import CalendarFeed, Publication, Rencontre, Seance, SeanceStatus
-from bot.signals import seance_closed
-from bot.text import excerpt, md_line, md_link
-from commands.registry import FACILITATORS, UsageError, command, subcommand
+from bot.minutes.charts import Chart
+from bot.minutes.export import MEDIA_TYPES, file_name, minutes_env, render_documents
+from bot.minutes.render import HEADINGS, render_markdown
+from bot.minutes.view import Entry, MinutesView
+from bot.storage.models import CalendarFeed, Publication, Rencontre, Seance, SeanceStatus
+from bot.support.signals import seance_closed
+from bot.support.text import excerpt, md_line, md_link
 
 LONG_MARKDOWN = 15_000  # characters: beyond, the room gets a summary and the files
 USAGE_PREVIEW = "cr [n]"
@@ -156,7 +156,7 @@ def _files_text(formats: tuple[str, ...]) -> str:
 
 
 def archive_url(ctx: Context, number: int, version: int) -> str:
-    """The publication in the web archive (bot.http), when the room has a feed token."""
+    """The publication in the web archive (bot.services.http), when the room has a feed token."""
     feed = ctx.session.get(CalendarFeed, ctx.room_id)
     if feed is None:
         return ""

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from bot import fiches
-from bot.context import Context
-from bot.dates import format_date_fr
-from bot.people import load_profile, person_name
-from bot.text import md_line
-from commands.registry import UsageError, command
+from bot.domain import fiches
+from bot.domain.dates import format_date_fr
+from bot.domain.people import load_profile, person_name
+from bot.engine.context import Context
+from bot.engine.registry import UsageError, command
+from bot.support.text import md_line
 
 USAGE = "fiche [structure] [puis des lignes « clé: valeur »]"
 

@@ -21,13 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot import capture
-from bot.capture import Capture, CaptureError
-from bot.context import Context
-from bot.events import Edit, Redaction
-from bot.models import Item, ItemKind, Seance
-from bot.text import excerpt, md_line
-from commands.registry import (
+from bot.domain import capture
+from bot.domain.capture import Capture, CaptureError
+from bot.engine.context import Context
+from bot.engine.events import Edit, Redaction
+from bot.engine.registry import (
     DURING_SEANCE,
     REGISTRY,
     Invocation,
@@ -40,6 +38,8 @@ from commands.registry import (
     resolve,
     subcommand,
 )
+from bot.storage.models import Item, ItemKind, Seance
+from bot.support.text import excerpt, md_line
 
 ACTION_NUMBER_RE = re.compile(r"^(?:n°|no|#)?\s*(?P<number>\d{1,6})$", re.IGNORECASE)
 # What starts like an action number ("12", "#12", "n°12", "1234567", "12b") must be one.

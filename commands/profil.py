@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.models import Profile
-from bot.people import load_profile, person_line
-from bot.text import md_line
-from commands.registry import UsageError, command, subcommand
+from bot.domain.people import load_profile, person_line
+from bot.engine.context import Context
+from bot.engine.registry import UsageError, command, subcommand
+from bot.storage.models import Profile
+from bot.support.text import md_line
 
 MAX_FIELD = 150
 USAGE_SET = "profil <fonction> ; <structure>"

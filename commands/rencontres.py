@@ -1,7 +1,7 @@
 """Rencontres in the room: plan, change, cancel (animation); list, details, register,
 excuse, withdraw, attendees (everyone); ✅/❌ reactions on announcements; ``!rappels``.
 
-Handlers stay thin: parsing and rules live in :mod:`bot.rencontres`, whose French
+Handlers stay thin: parsing and rules live in :mod:`bot.domain.rencontres`, whose French
 errors become usage replies here. Announcements are rendered from
 ``templates/annonce.md.j2`` and tagged so that the outbox learns their event id
 (reactions on them count as answers); then ``rencontre_changed`` is sent for the
@@ -14,18 +14,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from bot import rencontres as domain
-from bot.context import Context
-from bot.dates import When, format_date_fr, format_when_fr
-from bot.events import Reaction, Redaction
-from bot.models import Rencontre, RencontreStatus, Room, RsvpStatus
-from bot.people import load_profile, person_line, person_name
-from bot.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
-from bot.signals import rencontre_changed
-from bot.templating import render
-from bot.text import excerpt, md_line, normalize
+from bot.domain import rencontres as domain
+from bot.domain.dates import When, format_date_fr, format_when_fr
+from bot.domain.people import load_profile, person_line, person_name
+from bot.domain.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
+from bot.engine.context import Context
+from bot.engine.events import Reaction, Redaction
+from bot.engine.registry import (
+    FACILITATORS,
+    UsageError,
+    command,
+    listen,
+    refuse_arguments,
+    subcommand,
+)
+from bot.storage.models import Rencontre, RencontreStatus, Room, RsvpStatus
+from bot.support.signals import rencontre_changed
+from bot.support.templating import render
+from bot.support.text import excerpt, md_line, normalize
 from commands import sondage
-from commands.registry import FACILITATORS, UsageError, command, listen, refuse_arguments, subcommand
 
 USAGE_SHOW = "rencontre [n]"
 USAGE_PLAN = "rencontre planifier <date et heure>, puis des lignes « clé: valeur »"

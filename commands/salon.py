@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 
-from bot import room_settings as settings
-from bot.context import Context
-from bot.dates import format_when_fr
-from bot.models import Room
-from bot.reminders import describe_offsets, room_offsets
-from bot.text import excerpt, md_line, normalize
-from bot.zones import ZoneError, parse_zone, zone_label
-from commands.registry import UsageError, command, refuse_arguments, subcommand
+from bot.domain import room_settings as settings
+from bot.domain.dates import format_when_fr
+from bot.domain.reminders import describe_offsets, room_offsets
+from bot.domain.zones import ZoneError, parse_zone, zone_label
+from bot.engine.context import Context
+from bot.engine.registry import UsageError, command, refuse_arguments, subcommand
+from bot.storage.models import Room
+from bot.support.text import excerpt, md_line, normalize
 
 USAGE_SHOW = "salon"
 USAGE_ZONE = "salon fuseau <zone IANA ou territoire, ex. Guyane>"

@@ -10,16 +10,17 @@ from datetime import date
 
 from sqlmodel import func, select
 
-from bot import capture, seance_service
-from bot.actions import open_actions, overdue_text
-from bot.context import Context
-from bot.dates import format_hours_fr, format_when_fr
-from bot.models import Rencontre, RencontreStatus, Seance, Topic
-from bot.people import load_profile, person_name
-from bot.rencontres import RencontreError, by_number, split_number, when_of
-from bot.templating import render
-from bot.text import excerpt, md_line
-from commands.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
+from bot.domain import capture
+from bot.domain import seance as lifecycle
+from bot.domain.actions import open_actions, overdue_text
+from bot.domain.dates import format_hours_fr, format_when_fr
+from bot.domain.people import load_profile, person_name
+from bot.domain.rencontres import RencontreError, by_number, split_number, when_of
+from bot.engine.context import Context
+from bot.engine.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
+from bot.storage.models import Rencontre, RencontreStatus, Seance, Topic
+from bot.support.templating import render
+from bot.support.text import excerpt, md_line
 
 USAGE_OPEN = "seance ouvrir [n]"
 HELP_OPEN = ("ouvrir la séance de la rencontre n (par défaut, celle du jour ; sinon une séance "
@@ -60,9 +61,9 @@ def seance_ouvrir(ctx: Context, args: str) -> None:
     if number is not None:
         rencontre = _rencontre(ctx, number)
     else:
-        rencontre = seance_service.todays_rencontre(ctx.session, ctx.room_id, _today(ctx), ctx.tz,
+        rencontre = lifecycle.todays_rencontre(ctx.session, ctx.room_id, _today(ctx), ctx.tz,
                                                     ctx.now)
-    seance = seance_service.open_new(ctx, rencontre, title)
+    seance = lifecycle.open_new(ctx, rencontre, title)
     late = overdue_text(ctx.session, ctx.room, open_actions(ctx.session, ctx.room_id), _today(ctx),
                         _prefix(ctx))
     ctx.reply(_opening(ctx, seance, rencontre) + (f"\n\n{late}" if late else ""))
@@ -94,7 +95,7 @@ def _opening(ctx: Context, seance: Seance, rencontre: Rencontre | None) -> str:
     agenda = [str(point) for point in rencontre.agenda] if rencontre else []
     when = ""
     if rencontre is not None:
-        day = seance_service.occurrence_of_day(ctx.session, rencontre, _today(ctx), ctx.tz)
+        day = lifecycle.occurrence_of_day(ctx.session, rencontre, _today(ctx), ctx.tz)
         when = format_when_fr(day or when_of(rencontre))
     return render("seance_ouverture.md.j2", ctx.config.minutes.templates_dir, number=seance.number,
                   title=seance.title, rencontre_number=rencontre.number if rencontre else None,
@@ -107,7 +108,7 @@ def _opening(ctx: Context, seance: Seance, rencontre: Rencontre | None) -> str:
             facilitator=True, group=FACILITATORS)
 def seance_clore(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    seance_service.close(ctx, _open_seance(ctx))
+    lifecycle.close(ctx, _open_seance(ctx))
 
 
 # --- agenda items -------------------------------------------------------------------------------

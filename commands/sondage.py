@@ -6,7 +6,7 @@ clients without polls; ``!sondage clore`` ends it (a poll end event) and announc
 result; ``!rencontre planifier sondage [n] [titre]`` plans at the winning date
 (:func:`plan_from_poll`, called by :mod:`commands.rencontres`). Votes are the poll
 responses people send from their client (:func:`on_vote`). The event shapes are
-documented in :mod:`bot.polls`.
+documented in :mod:`bot.domain.polls`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from bot import polls
-from bot.context import Context, Outgoing
-from bot.events import PollResponse
-from bot.models import Poll, PollStatus, Rencontre
-from bot.text import excerpt, md_line
-from commands.registry import PermissionDenied, UsageError, command, listen, subcommand
+from bot.domain import polls
+from bot.engine.context import Context, Outgoing
+from bot.engine.events import PollResponse
+from bot.engine.registry import PermissionDenied, UsageError, command, listen, subcommand
+from bot.storage.models import Poll, PollStatus, Rencontre
+from bot.support.text import excerpt, md_line
 
 USAGE_SHOW = "sondage"
 USAGE_CREATE = "sondage <question>, puis une date par ligne"

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from bot.devclient import MatrixUser, notices_from, replies_to
-from bot.devserver import free_port
+from bot.matrix.devclient import MatrixUser, notices_from, replies_to
+from bot.ops.devserver import free_port
 
 BOT_LOCALPART = "maillage"
 BOT_PASSWORD = "bot-password-for-tests"
@@ -82,7 +82,7 @@ class BotProcess:
         self._carry_identity()
         log = open(self.log_path, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "-c", str(self.config)],
+        self.process = subprocess.Popen([sys.executable, "-m", "bot.ops.cli", "run", "-c", str(self.config)],
                                         stdout=log, stderr=subprocess.STDOUT, env=env,
                                         cwd=Path(__file__).resolve().parent.parent)
         log.close()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import parse_config
-from bot.context import Context
-from bot.db import Database
-from bot.roomstate import RoomState
+from bot.engine.context import Context
+from bot.engine.roomstate import RoomState
+from bot.storage.db import Database
+from bot.support.config import parse_config
 
 pytest_plugins = ["tests.conftest_servers"]
 

@@ -6,7 +6,7 @@ in the top-level conftest) or by importing the fixtures
 
 Fixtures:
 
-* ``synapse`` (session): a started :class:`bot.devserver.SynapseServer`
+* ``synapse`` (session): a started :class:`bot.ops.devserver.SynapseServer`
   with relaxed rate limits.
 * ``synapse_strict`` (function): a separate Synapse with Synapse's default
   rate limits and ``rc_message`` of 0.5/s, burst 3.
@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.devserver import SynapseServer
+from bot.ops.devserver import SynapseServer
 from tests.pgserver import PostgresServer, find_pg_bin
 
 __all__ = ["make_synapse", "postgres_url", "server_loop", "skip_or_fail", "synapse", "synapse_strict"]

@@ -4,7 +4,7 @@
 matrix-js-sdk 37.5 with its Rust crypto, in Element's device-isolation mode
 (``OnlySignedDevicesIsolationMode``), its own cross-signing bootstrapped at login. It
 speaks JSON lines; this module wraps each op in a method shaped like
-:class:`bot.devclient.MatrixUser`'s, so encrypted-room tests read like the others::
+:class:`bot.matrix.devclient.MatrixUser`'s, so encrypted-room tests read like the others::
 
     alice = await JsUser.create(synapse, "maita", "Maïta", log_dir=tmp_path)
     room = await alice.create_room(invite=[bob.user_id], encrypted=True)

@@ -1,3 +1,3 @@
-"""Test-side name of the scripted Matrix user (the implementation lives in bot.devclient)."""
+"""Test-side name of the scripted Matrix user (the implementation lives in bot.matrix.devclient)."""
 
-from bot.devclient import MatrixUser, download_media, notices_from, replies_to  # noqa: F401
+from bot.matrix.devclient import MatrixUser, download_media, notices_from, replies_to  # noqa: F401

@@ -1,4 +1,4 @@
-"""A stand-in for the runtime as background services see it (``bot.services.ServiceHost``):
+"""A stand-in for the runtime as background services see it (``bot.engine.services.ServiceHost``):
 the real Core and database, one worker thread like production, and a clock tests set."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from bot.core import Core
-from bot.roomstate import RoomState
+from bot.engine.core import Core
+from bot.engine.roomstate import RoomState
 
 BOT = "@maillage:localhost"
 

@@ -10,9 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.action_reminders import ActionReminderService, due_reminders, load_due, plan_action
-from bot.events import Message
-from bot.models import ActionReminderSent, Item, Outbox
+from bot.engine.events import Message
+from bot.services.action_reminders import (
+    ActionReminderService,
+    due_reminders,
+    load_due,
+    plan_action,
+)
+from bot.storage.models import ActionReminderSent, Item, Outbox
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.servicehost import FakeHost
 

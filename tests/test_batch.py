@@ -10,11 +10,21 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot import capture, rooms
-from bot.core import SET_ASIDE_AFTER, Core, EventRetry
-from bot.events import Edit, Message, Reaction, Redaction
-from bot.models import Item, ItemEdit, ItemKind, Outbox, ProcessedEvent, Profile, Seance, SetAsideEvent
-from commands.registry import REGISTRY
+from bot.domain import capture
+from bot.engine import rooms
+from bot.engine.core import SET_ASIDE_AFTER, Core, EventRetry
+from bot.engine.events import Edit, Message, Reaction, Redaction
+from bot.engine.registry import REGISTRY
+from bot.storage.models import (
+    Item,
+    ItemEdit,
+    ItemKind,
+    Outbox,
+    ProcessedEvent,
+    Profile,
+    Seance,
+    SetAsideEvent,
+)
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 BOT = "@maillage:localhost"

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.models import Item, ItemKind, Seance
+from bot.engine.registry import PermissionDenied, UsageError
+from bot.storage.models import Item, ItemKind, Seance
 from commands.bilan import parse_period
-from commands.registry import PermissionDenied, UsageError
 from tests.test_cr import ANABELA, run
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import calendar
-from bot.dates import parse_recurrence
-from bot.models import (
+from bot.calendar import invites as calendar
+from bot.domain.dates import parse_recurrence
+from bot.domain.rencontres import recurrence_dict
+from bot.engine.registry import PermissionDenied, UsageError, dispatch, parse_invocation
+from bot.storage.models import (
     CalendarFeed,
     CancelledOccurrence,
     EmailOutbox,
@@ -27,9 +29,7 @@ from bot.models import (
     RsvpStatus,
     Subscriber,
 )
-from bot.rencontres import recurrence_dict
-from bot.signals import rencontre_changed
-from commands.registry import PermissionDenied, UsageError, dispatch, parse_invocation
+from bot.support.signals import rencontre_changed
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
 
@@ -206,7 +206,7 @@ def test_attendees_partstat_and_private_addresses(make_ctx, room):
 
 
 def test_profile_name_is_used_for_attendees(make_ctx):
-    from bot.models import Profile
+    from bot.storage.models import Profile
 
     ctx = make_ctx(sender=FACILITATOR)
     ctx.session.add(Profile(user_id=MEMBER, full_name="Mme De Castro Anabela", updated_at=NOW))

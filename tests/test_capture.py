@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot import capture, outbox
-from bot.capture import MeteoSummary, attendance, meteo_summary, parse_mood, trend
-from bot.core import Core
-from bot.devclient import Pill, edit_content, message_content
-from bot.events import Edit, Message, Redaction, parse_event
-from bot.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Seance, Topic
+from bot.domain import capture
+from bot.domain.capture import MeteoSummary, attendance, meteo_summary, parse_mood, trend
+from bot.engine import outbox
+from bot.engine.core import Core
+from bot.engine.events import Edit, Message, Redaction, parse_event
+from bot.matrix.devclient import Pill, edit_content, message_content
+from bot.storage.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Seance, Topic
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.test_items import FRIDAY, QUENTIN
 
@@ -535,7 +536,7 @@ def test_action_owner_from_an_element_pill(room):
     assert unmentioned.owner == ""
 
 
-# --- the participants' formatting (bot.minutes_rich reads it) -------------------------------------
+# --- the participants' formatting (bot.support.richtext reads it) -------------------------------------
 
 def _formatted_message(event_id: str, body: str, html: str, fmt: str = "org.matrix.custom.html") -> dict:
     return {"type": "m.room.message", "event_id": event_id, "sender": MEMBER, "origin_server_ts": 1,

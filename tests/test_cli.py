@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EXIT_DATABASE
+from bot.ops.cli import EXIT_DATABASE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def test_an_uncreatable_database_is_named_without_a_traceback(tmp_path, command)
     database = tmp_path / "afile" / "sub" / "maillage.db"
     config = write_config(tmp_path, database)
     words = command.split()
-    result = subprocess.run([sys.executable, "-m", "bot.cli", *words[:1], *words[1:], "-c", str(config)],
+    result = subprocess.run([sys.executable, "-m", "bot.ops.cli", *words[:1], *words[1:], "-c", str(config)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == EXIT_DATABASE
     assert str(database) in result.stderr and "Not a directory" in result.stderr
@@ -48,7 +48,7 @@ def test_an_unopenable_database_file_gives_sqlite_s_reason(tmp_path):
     database = tmp_path / "maillage.db"
     database.mkdir()   # a folder where the file should be: SQLite cannot open it
     config = write_config(tmp_path, database)
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "run", "-c", str(config)],
+    result = subprocess.run([sys.executable, "-m", "bot.ops.cli", "run", "-c", str(config)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == EXIT_DATABASE
     assert str(database) in result.stderr and "unable to open database file" in result.stderr

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.logs import SecretFilter, register_secret
-from bot.config import ConfigError, load_config, parse_config
+from bot.support.config import ConfigError, load_config, parse_config
+from bot.support.logs import SecretFilter, register_secret
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

@@ -9,20 +9,20 @@ import docx
 import pytest
 from sqlmodel import select
 
-from bot.context import Context
-from bot.core import Core
-from bot.db import Database
-from bot.events import Message
-from bot.export import MEDIA_TYPES
-from bot.models import CalendarFeed, Item, ItemKind, Outbox, Publication, Seance
-from commands.cr import LONG_MARKDOWN
-from commands.registry import (
+from bot.engine.context import Context
+from bot.engine.core import Core
+from bot.engine.events import Message
+from bot.engine.registry import (
     PERMISSION_REPLY,
     PermissionDenied,
     UsageError,
     dispatch,
     parse_invocation,
 )
+from bot.minutes.export import MEDIA_TYPES
+from bot.storage.db import Database
+from bot.storage.models import CalendarFeed, Item, ItemKind, Outbox, Publication, Seance
+from commands.cr import LONG_MARKDOWN
 from tests.conftest import make_config
 from tests.pdfcheck import pdf_text
 from tests.test_minutes_build import (

@@ -10,8 +10,14 @@ from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import verify_signed_json
 from unpaddedbase64 import decode_base64
 
-from bot import crosssigning
-from bot.crosssigning import Identity, IdentityConflict, ensure_identity, load_identity, save_identity
+from bot.matrix import crosssigning
+from bot.matrix.crosssigning import (
+    Identity,
+    IdentityConflict,
+    ensure_identity,
+    load_identity,
+    save_identity,
+)
 
 USER, DEVICE = "@maillage:localhost", "BOTDEVICE"
 

@@ -1,4 +1,4 @@
-"""Tests for bot.dates: French date parsing, recurrences and formatting."""
+"""Tests for bot.domain.dates: French date parsing, recurrences and formatting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from bot.dates import (
+from bot.domain.dates import (
     DateError,
     Recurrence,
     When,

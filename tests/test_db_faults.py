@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col, select
 
-from bot import outbox
-from bot.core import INTERNAL_ERROR_REPLY, SET_ASIDE_AFTER, Core, EventRetry
-from bot.db import is_transient
-from bot.events import Message
-from bot.models import Item, Outbox, ProcessedEvent, SetAsideEvent
-from bot.runtime import Runtime
-from bot.services import wait_event
-from commands.registry import REGISTRY
+from bot.app.runtime import Runtime
+from bot.engine import outbox
+from bot.engine.core import INTERNAL_ERROR_REPLY, SET_ASIDE_AFTER, Core, EventRetry
+from bot.engine.events import Message
+from bot.engine.registry import REGISTRY
+from bot.engine.services import wait_event
+from bot.storage.db import is_transient
+from bot.storage.models import Item, Outbox, ProcessedEvent, SetAsideEvent
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.test_items import open_seance
 from tests.test_runtime import ScriptedMatrix, batches, outbox_rows, run_until_done
@@ -166,7 +166,7 @@ def test_an_error_that_goes_away_is_not_set_aside(config, db, room, make_ctx, mo
 
 def test_a_command_failing_every_time_gets_the_internal_error_reply_once(config, db, room, monkeypatch):
     core = Core(config, db, BOT, clock=lambda: NOW)
-    monkeypatch.setattr("bot.core.dispatch", lambda ctx, invocation: {}["bug"])
+    monkeypatch.setattr("bot.engine.core.dispatch", lambda ctx, invocation: {}["bug"])
     command = Message("$bad", ROOM, MEMBER, "!aide", NOW)
     for _ in range(SET_ASIDE_AFTER - 1):
         with pytest.raises(EventRetry):
@@ -198,7 +198,7 @@ async def test_the_outbox_survives_a_database_error_and_sends_each_reply_once(co
 
 
 async def test_the_sync_loop_retries_a_batch_whose_event_failed(config, monkeypatch):
-    from commands.registry import dispatch as real_dispatch
+    from bot.engine.registry import dispatch as real_dispatch
 
     failures = [KeyError("once")]
 
@@ -207,7 +207,7 @@ async def test_the_sync_loop_retries_a_batch_whose_event_failed(config, monkeypa
             raise failures.pop()
         return real_dispatch(ctx, invocation)
 
-    monkeypatch.setattr("bot.core.dispatch", dispatch)
+    monkeypatch.setattr("bot.engine.core.dispatch", dispatch)
     matrix = ScriptedMatrix(config.matrix.store_path, batches())
     await run_until_done(Runtime(config, matrix), matrix)
     assert failures == [] and matrix.syncs.count("s1") >= 2   # the batch came again
@@ -245,8 +245,8 @@ async def test_stopping_is_bounded_even_if_a_service_ignores_its_cancellation(co
             except asyncio.CancelledError:
                 pass   # the bug class of wait_for on 3.11: a stop request swallowed
 
-    monkeypatch.setattr("bot.runtime.SERVICES", [stubborn])
-    monkeypatch.setattr("bot.runtime.STOP_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("bot.app.wiring.SERVICES", [stubborn])
+    monkeypatch.setattr("bot.app.runtime.STOP_TIMEOUT_SECONDS", 0.5)
     matrix = ScriptedMatrix(config.matrix.store_path, batches())
     task = asyncio.create_task(Runtime(config, matrix).run())
     await asyncio.wait_for(matrix.done.wait(), 30)
@@ -262,7 +262,8 @@ async def test_stopping_is_bounded_even_if_a_service_ignores_its_cancellation(co
 async def test_services_survive_a_database_error(config, db, tmp_path, monkeypatch):
     """The auto-close and e-mail loops log a database error and go on (before, the error
     ended the service task, and with it the whole bot)."""
-    from bot import mailer, seance_service
+    from bot.calendar import mailer
+    from bot.services import autoclose as seance_service
     from tests.conftest import make_config
     from tests.servicehost import FakeHost
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from docx import Document
 
-from bot.demo import run_demo
+from bot.ops.demo import run_demo
 from tests.icalcheck import parse_both
 
 pytestmark = pytest.mark.e2e

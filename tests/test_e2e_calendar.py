@@ -19,8 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from multidict import CIMultiDict
 
-from bot.devcrypto import EncryptingUser
-from bot.devserver import free_port
+from bot.matrix.devcrypto import EncryptingUser
+from bot.ops.devserver import free_port
 from tests.botproc import BOT, ask, start_world
 from tests.icalcheck import check_rules, parse_both
 from tests.matrix_user import MatrixUser, download_media

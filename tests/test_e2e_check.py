@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def check(config) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(config)],
+    return subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(config)],
                           capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -19,8 +19,8 @@ from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 from unpaddedbase64 import decode_base64
 
-from bot.crosssigning import Identity
-from bot.devclient import MatrixUser
+from bot.matrix.crosssigning import Identity
+from bot.matrix.devclient import MatrixUser
 from tests.botproc import BOT_PASSWORD, BotProcess, ensure_bot_account, write_config
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ async def test_device_signed_by_own_identity_and_kept_across_restarts(synapse, t
     assert device_of(bot) == device
     assert assert_cross_signed(await published(viewer, bot_id), bot_id, device) == master
     bot.stop()
-    check = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(bot.config)],
+    check = subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(bot.support.config)],
                            capture_output=True, text=True, cwd=REPO, timeout=60)
     assert check.returncode == 0, check.stderr
     assert f"cross-signing: OK, device signed (master key {master})" in check.stdout
@@ -99,10 +99,10 @@ async def test_a_foreign_identity_is_refused_until_reset(synapse, tmp_path):
     keys = await published(viewer, bot_id)
     assert only_key(keys["master_keys"][bot_id]) == foreign.master_public  # left as it was
 
-    check = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(config)],
+    check = subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(config)],
                            capture_output=True, text=True, cwd=REPO, timeout=60)
     assert check.returncode == 4 and "maillage reset-identity" in check.stderr  # as `run` would
-    command = [sys.executable, "-m", "bot.cli", "reset-identity", "-c", str(config)]
+    command = [sys.executable, "-m", "bot.ops.cli", "reset-identity", "-c", str(config)]
     unconfirmed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
     reset = subprocess.run(command + ["--yes"], capture_output=True, text=True, cwd=REPO,

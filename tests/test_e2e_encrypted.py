@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import docx
 import pytest
 
-from bot.devclient import MatrixUser, replies_to
+from bot.matrix.devclient import MatrixUser, replies_to
 from tests.botproc import BotProcess, ensure_bot_account, write_config
 from tests.e2ee_client import JsUser
 from tests.latekey import LateKeySender

@@ -14,7 +14,15 @@ import sys
 
 import pytest
 
-from tests.botproc import BOT, BOT_PASSWORD, BotProcess, ask, ensure_bot_account, start_world, write_config
+from tests.botproc import (
+    BOT,
+    BOT_PASSWORD,
+    BotProcess,
+    ask,
+    ensure_bot_account,
+    start_world,
+    write_config,
+)
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 
 pytestmark = pytest.mark.e2e
@@ -159,7 +167,7 @@ def test_check_command(synapse, tmp_path):
 
     asyncio.run(ensure_bot_account(synapse, "maillage-check"))   # an account never run yet
     config = write_config(tmp_path / "ok", synapse.base_url, bot_localpart="maillage-check")
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(config)],
+    ok = subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(config)],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "login: OK" in ok.stdout and BOT_PASSWORD not in ok.stdout + ok.stderr
@@ -167,7 +175,7 @@ def test_check_command(synapse, tmp_path):
 
     bad = write_config(tmp_path / "bad", synapse.base_url)
     bad.write_text(bad.read_text().replace(BOT_PASSWORD, "wrong-password"))
-    refused = subprocess.run([sys.executable, "-m", "bot.cli", "check", "-c", str(bad)],
+    refused = subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(bad)],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 4 and "login" in refused.stderr
     assert "wrong-password" not in refused.stderr + refused.stdout

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.core import INTERNAL_ERROR_REPLY
+from bot.engine.core import INTERNAL_ERROR_REPLY
 from tests.botproc import BOT, BotProcess, ask, start_world
 from tests.matrix_user import replies_to
 
@@ -45,7 +45,7 @@ def exclusive_lock(path: Path):
 
 
 def db_path(bot: BotProcess) -> Path:
-    return bot.config.parent / "maillage.db"
+    return bot.support.config.parent / "maillage.db"
 
 
 def query(bot: BotProcess, sql: str, *args) -> list[tuple]:

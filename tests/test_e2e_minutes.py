@@ -16,9 +16,9 @@ import io
 import docx
 import pytest
 
-from tests.pdfcheck import pdf_text
 from tests.botproc import BOT, ask, start_world
 from tests.matrix_user import MatrixUser, download_media, notices_from, replies_to
+from tests.pdfcheck import pdf_text
 
 pytestmark = pytest.mark.e2e
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dates import format_date_fr, format_day_fr
+from bot.domain.dates import format_date_fr, format_day_fr
 from tests.botproc import BOT_LOCALPART, BotProcess, ask, start_world
 from tests.icalcheck import check_rules, parse_both
 from tests.matrix_user import MatrixUser, download_media, notices_from
@@ -161,7 +161,7 @@ async def test_action_reminder_dm_once_across_a_restart(world):
     await asyncio.sleep((at - datetime.now(PARIS)).total_seconds() + 2)
     w.bot.start()
     dm = await direct_room(w.anabela)
-    # The DM room is end-to-end encrypted (bot.matrix.create_direct_room): the owner's
+    # The DM room is end-to-end encrypted (bot.matrix.client.create_direct_room): the owner's
     # plain client sees one encrypted event; what it says is read from the bot's outbox.
     [sent] = await w.anabela.wait_for(dm, lambda evs: bot_messages(evs, w.bot_id), timeout=60,
                                       what="action reminder DM")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dates import format_date_fr, format_day_fr
+from bot.domain.dates import format_date_fr, format_day_fr
 from tests.botproc import BOT_LOCALPART, BotProcess, ask, start_world
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 

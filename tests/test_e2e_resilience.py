@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from bot.db import Database
-from bot.models import Item, ProcessedEvent, Seance
+from bot.storage.db import Database
+from bot.storage.models import Item, ProcessedEvent, Seance
 from tests import test_e2e_foundation as foundation
 from tests import test_e2e_minutes as minutes
 from tests.botproc import BOT_LOCALPART, BOT_PASSWORD, BotProcess, ask, start_world, write_config

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot.capture import attendance
-from bot.db import Database
-from bot.devclient import Pill
-from bot.models import Item, ItemEdit, ItemKind, Seance, SeanceStatus, Topic
+from bot.domain.capture import attendance
+from bot.matrix.devclient import Pill
+from bot.storage.db import Database
+from bot.storage.models import Item, ItemEdit, ItemKind, Seance, SeanceStatus, Topic
 from tests.botproc import BOT, ask, start_world
 from tests.matrix_user import MatrixUser, notices_from, replies_to
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from bot.devclient import MatrixUser, download_media
+from bot.matrix.devclient import MatrixUser, download_media
 from tests.e2ee_client import JsUser
 
 pytestmark = pytest.mark.e2e

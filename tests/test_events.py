@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.devclient import Pill, edit_content, message_content
-from bot.events import Edit, Message, Reaction, Redaction, parse_event, pills
-from bot.roomstate import RoomState
+from bot.engine.events import Edit, Message, Reaction, Redaction, parse_event, pills
+from bot.engine.roomstate import RoomState
+from bot.matrix.devclient import Pill, edit_content, message_content
 
 ROOM = "!r:localhost"
 
@@ -92,7 +92,7 @@ def test_room_state_power_and_names():
     assert state.find_member("Chloé") is None
 
 
-# --- Element's real shapes (bot.devclient mirrors element-web's builders) ------------------
+# --- Element's real shapes (bot.matrix.devclient mirrors element-web's builders) ------------------
 
 ANABELA = Pill("@anabela:localhost", "Anabela De Castro")
 

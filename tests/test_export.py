@@ -11,10 +11,10 @@ from pathlib import Path
 import docx
 import pytest
 
-from bot.config import load_config
-from bot.db import Database
-from bot.export import ExportError, export_minutes, export_to_file
-from bot.models import Publication
+from bot.minutes.export import ExportError, export_minutes, export_to_file
+from bot.storage.db import Database
+from bot.storage.models import Publication
+from bot.support.config import load_config
 from tests.pdfcheck import pdf_text
 from tests.test_minutes_build import END, ROOM, START, close, cr4_database, open_seance
 
@@ -44,7 +44,7 @@ url = "sqlite:///{tmp_path / 'data' / 'maillage.db'}"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "export", *args], cwd=ROOT, check=False,
+    return subprocess.run([sys.executable, "-m", "bot.ops.cli", "export", *args], cwd=ROOT, check=False,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -134,7 +134,7 @@ def test_missing_or_outdated_database(tmp_path, setup):
     _path, config = setup
     from dataclasses import replace
 
-    from bot.config import DatabaseConfig
+    from bot.support.config import DatabaseConfig
 
     missing = replace(config, database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'nope.db'}"))
     with pytest.raises(ExportError, match="no database at"):

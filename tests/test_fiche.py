@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.core import Core
-from bot.events import Message
-from bot.minutes import build_view
-from bot.minutes_render import render_html, render_markdown
-from bot.models import Fiche, Outbox, Seance
+from bot.engine.core import Core
+from bot.engine.events import Message
+from bot.minutes.build import build_view
+from bot.minutes.render import render_html, render_markdown
+from bot.storage.models import Fiche, Outbox, Seance
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 BOT = "@maillage:localhost"

@@ -7,8 +7,8 @@ revocation, and the minutes archive with rows inserted here.
 from __future__ import annotations
 
 import asyncio
-import io
 import datetime as dt
+import io
 import logging
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
@@ -20,10 +20,11 @@ from pypdf import PdfReader
 from sqlmodel import select
 from yarl import URL
 
-from bot import calendar, http
-from bot.devserver import free_port
-from bot.models import Publication, Rencontre, RencontreStatus, Seance
-from commands.registry import dispatch, parse_invocation
+from bot.calendar import invites as calendar
+from bot.engine.registry import dispatch, parse_invocation
+from bot.ops.devserver import free_port
+from bot.services import http
+from bot.storage.models import Publication, Rencontre, RencontreStatus, Seance
 from tests.conftest import FACILITATOR, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
 from tests.servicehost import FakeHost
@@ -40,7 +41,7 @@ def config(tmp_path):
 
 @pytest.fixture
 async def server(config, db):
-    """The ``bot.http`` service running as the runtime runs it; yields its base URL."""
+    """The ``bot.services.http`` service running as the runtime runs it; yields its base URL."""
     host = FakeHost(config, db, now=NOW)
     task = asyncio.create_task(http.run(host))
     base = f"http://127.0.0.1:{config.http.port}"
@@ -148,7 +149,7 @@ async def test_conditional_requests(server, db):
 
 
 async def test_new_link_revokes_the_old_token(server, db, config, room):
-    from bot.context import Context
+    from bot.engine.context import Context
 
     old = token_for(db)
     assert (await get(f"{server}/calendar/{old}.ics"))[0] == 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot import http
+from bot.services import http
 from tests.test_http import config, server  # noqa: F401  (fixtures)
 
 TOKEN = "Zq3xSecretFeedToken0123456789abcdef"

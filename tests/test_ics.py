@@ -1,4 +1,4 @@
-"""bot.ics: every generated object is read back by two independent parsers.
+"""bot.calendar.ics: every generated object is read back by two independent parsers.
 
 ical.js (Node, Mozilla/Thunderbird) and vobject (Python, dateutil) must agree
 with each other and with the expected values; see tests/icalcheck.py.
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.ics import PRODID, Attendee, CalendarEvent, build_calendar, ics_filename
+from bot.calendar.ics import PRODID, Attendee, CalendarEvent, build_calendar, ics_filename
 from tests.icalcheck import check_rules, parse_both, parse_with_icaljs, parse_with_vobject
 
 PARIS = ZoneInfo("Europe/Paris")

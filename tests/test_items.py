@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import col, select
 
-from bot.core import Core
-from bot.devclient import Pill, message_content
-from bot.events import Message, parse_event
-from bot.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Profile, Seance
-from commands.registry import UsageError, dispatch, parse_invocation
+from bot.engine.core import Core
+from bot.engine.events import Message, parse_event
+from bot.engine.registry import UsageError, dispatch, parse_invocation
+from bot.matrix.devclient import Pill, message_content
+from bot.storage.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Profile, Seance
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 QUENTIN = "@quentin:localhost"
@@ -365,7 +365,7 @@ def test_action_fait_with_a_bad_number_is_refused_not_noted(make_ctx, db, seance
 
 
 def test_an_edit_into_a_bad_action_number_keeps_the_item(make_ctx, db, seance):
-    from bot.events import Edit
+    from bot.engine.events import Edit
     from commands.items import on_edit
 
     run(make_ctx, "!action Appeler la mairie", event_id="$act")

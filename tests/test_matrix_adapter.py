@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from bot.devserver import free_port
-from bot.matrix import MatrixClient, MatrixError
-from bot.store import Credentials
+from bot.matrix.client import MatrixClient, MatrixError
+from bot.matrix.store import Credentials
+from bot.ops.devserver import free_port
 from tests.conftest import make_config
 
 

@@ -1,4 +1,4 @@
-"""The compte-rendu builder (bot.minutes): from a séance stored in the database to the minutes.
+"""The compte-rendu builder (bot.minutes.build): from a séance stored in the database to the minutes.
 
 The main fixture scripts *Compte rendu 4* of the regional CPO network
 (shared/reference/003_…) into a real SQLite database: the same kind of
@@ -26,15 +26,16 @@ import docx
 import pytest
 from docx.opc.constants import RELATIONSHIP_TYPE
 
-from bot.minutes import (
+from bot.engine.roomstate import RoomState
+from bot.minutes.build import (
     MeteoSummary,
     build_view,
     local_news_title,
     meteo_synthesis,
     name_sort_key,
 )
-from bot.minutes_render import render_docx, render_html, render_markdown
-from bot.models import (
+from bot.minutes.render import render_docx, render_html, render_markdown
+from bot.storage.models import (
     Attendance,
     CalendarFeed,
     CancelledOccurrence,
@@ -49,8 +50,7 @@ from bot.models import (
     SeanceStatus,
     Topic,
 )
-from bot.roomstate import RoomState
-from bot.text import markdown_to_html
+from bot.support.text import markdown_to_html
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOM = "!cpo:localhost"

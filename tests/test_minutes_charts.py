@@ -1,4 +1,4 @@
-"""Charts of the séances (bot.minutes_charts), in the minutes and in the room."""
+"""Charts of the séances (bot.minutes.charts), in the minutes and in the room."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from datetime import timedelta
 import docx
 from pypdf import PdfReader
 
-from bot.db import Database
-from bot.minutes_charts import SeancePoint, history_charts, meteo_alt, participation_alt
-from bot.minutes_pdf import render_pdf
-from bot.minutes_render import render_docx, render_html, render_markdown, with_charts
+from bot.minutes.charts import SeancePoint, history_charts, meteo_alt, participation_alt
+from bot.minutes.pdf import render_pdf
+from bot.minutes.render import render_docx, render_html, render_markdown, with_charts
+from bot.storage.db import Database
 from tests.conftest import make_config
 from tests.pdfcheck import pdf_text
 from tests.test_cr import run

@@ -1,4 +1,4 @@
-"""The compte-rendu as PDF (bot.minutes_pdf): WeasyPrint over the standalone HTML.
+"""The compte-rendu as PDF (bot.minutes.pdf): WeasyPrint over the standalone HTML.
 
 Read back with pypdf (text, page size, links) and pdftoppm (a rendered page).
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from bot.minutes_pdf import ZWSP, breakable, data_urls_only, render_pdf
-from bot.minutes_render import render_html, render_markdown
-from bot.minutes_rich import plain_text
-from bot.minutes_view import Entry, MinutesView
+from bot.minutes.pdf import ZWSP, breakable, data_urls_only, render_pdf
+from bot.minutes.render import render_html, render_markdown
+from bot.minutes.view import Entry, MinutesView
+from bot.support.richtext import plain_text
 from tests.pdfcheck import ink_ratio, page_count, pdf_text, render_first_page
 from tests.test_minutes_render import CR4_HEADINGS, HOSTILE, cr4_view, hostile_view
 

@@ -1,4 +1,4 @@
-"""Rendering of the compte-rendu (bot.minutes_render) from a view-model.
+"""Rendering of the compte-rendu (bot.minutes.render) from a view-model.
 
 The fixture is modelled on *Compte rendu 4* of the regional CPO network
 (shared/reference/003_…): same kind of participants, local news per cité
@@ -26,12 +26,8 @@ import pytest
 from docx.opc.constants import RELATIONSHIP_TYPE
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from bot.minutes_render import HEADINGS, render_docx, render_html, render_markdown
-from bot.minutes_rich import parse_formatted
-from bot.templating import template_env
-from bot.text import markdown_to_html as markdown_to_room_html
-from bot.text import md, md_link
-from bot.minutes_view import (
+from bot.minutes.render import HEADINGS, render_docx, render_html, render_markdown
+from bot.minutes.view import (
     ActionGroup,
     ActionLine,
     Entry,
@@ -45,6 +41,10 @@ from bot.minutes_view import (
     Resource,
     Section,
 )
+from bot.support.richtext import parse_formatted
+from bot.support.templating import template_env
+from bot.support.text import markdown_to_html as markdown_to_room_html
+from bot.support.text import md, md_link
 
 GOLDEN = Path(__file__).parent / "golden"
 NBSP = "\u00a0"

@@ -1,4 +1,4 @@
-"""The participants' own formatting in the minutes (bot.minutes_rich and the renderers)."""
+"""The participants' own formatting in the minutes (bot.support.richtext and the renderers)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import re
 import docx
 from docx.opc.constants import RELATIONSHIP_TYPE
 
-from bot.minutes_rich import Line, Span, parse_formatted, plain_text, rich_html, rich_markdown
-from bot.minutes_render import render_docx, render_html, render_markdown
-from bot.minutes_view import Entry, MinutesView, Section
-from bot.text import markdown_to_html
+from bot.minutes.render import render_docx, render_html, render_markdown
+from bot.minutes.view import Entry, MinutesView, Section
+from bot.support.richtext import Line, Span, parse_formatted, plain_text, rich_html, rich_markdown
+from bot.support.text import markdown_to_html
 from tests.test_minutes_render import cr4_view
 
 ELEMENT_HTML = (
@@ -131,8 +131,8 @@ def test_without_formatting_the_plain_text_is_rendered_as_before() -> None:
 
 
 def test_the_builder_reads_the_stored_formatting() -> None:
-    from bot.minutes import rich_text
-    from bot.models import Item
+    from bot.minutes.build import rich_text
+    from bot.storage.models import Item
 
     item = Item(seance_id=1, kind="discussion", event_id="$e", sender="@a:localhost",
                 text="**gras**", formatted="<strong>gras</strong>")

@@ -4,13 +4,12 @@ typed errors turned into French replies that change nothing."""
 from __future__ import annotations
 
 import pytest
-
 from sqlmodel import select
 
-from bot.core import SET_ASIDE_AFTER, Core, EventRetry
-from bot.events import Message
-from bot.models import Outbox, Profile
-from commands.registry import REGISTRY, parse_invocation, shorten_quotes
+from bot.engine.core import SET_ASIDE_AFTER, Core, EventRetry
+from bot.engine.events import Message
+from bot.engine.registry import REGISTRY, parse_invocation, shorten_quotes
+from bot.storage.models import Outbox, Profile
 from tests.conftest import MEMBER, NOW, ROOM
 
 
@@ -71,7 +70,7 @@ def test_refusals_quote_at_most_an_excerpt(config, db, room):
     core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
     handle(core, room, "!aide " + "y" * 19_900, "$aide")
     handle(core, room, "!" + "w" * 19_900, "$unknown")
-    handle(core, room, "!abonner " + "a@" * 9_000, "$mail")   # quoted by bot.mailer
+    handle(core, room, "!abonner " + "a@" * 9_000, "$mail")   # quoted by bot.calendar.mailer
     bodies = outbox_bodies(db)
     assert len(bodies) == 3
     assert all(len(body) < 500 and "…" in body for body in bodies), [len(b) for b in bodies]
@@ -111,7 +110,7 @@ def test_facilitator_rights(config, room):
 
 
 def test_a_crashing_listener_is_retried_then_set_aside_without_stopping_the_bot(config, db, room, caplog):
-    from bot.models import ProcessedEvent
+    from bot.storage.models import ProcessedEvent
 
     def boom(ctx, record):
         ctx.session.add(Profile(user_id="@ghost:localhost", updated_at=NOW))

@@ -12,19 +12,27 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import reminders
-from bot.events import Message
-from bot.models import CancelledOccurrence, Outbox, Registration, ReminderSent, Rencontre, Room
-from bot.reminders import (
+from bot.domain import reminders
+from bot.domain.reminders import (
     OffsetError,
     Reminder,
-    ReminderService,
     due_reminders,
     load_due,
     parse_offsets,
     plan_occurrence,
     reminder_instants,
     time_until_fr,
+)
+from bot.engine.events import Message
+from bot.services import reminders as reminder_service_module
+from bot.services.reminders import ReminderService
+from bot.storage.models import (
+    CancelledOccurrence,
+    Outbox,
+    Registration,
+    ReminderSent,
+    Rencontre,
+    Room,
 )
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.servicehost import FakeHost
@@ -295,7 +303,7 @@ async def test_the_real_scheduler_sends_once_on_time(config, db, room):
         session.flush()
         session.add(Registration(rencontre_id=rencontre.id, user_id=MEMBER, status="registered",
                                  updated_at=now))
-    task = asyncio.create_task(reminders.run(host))
+    task = asyncio.create_task(reminder_service_module.run(host))
     try:
         await asyncio.sleep(0.1)
         host.changed()                               # the first sync batch is handled

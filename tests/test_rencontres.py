@@ -1,7 +1,7 @@
 """Rencontres: plan, change, cancel, list, register, excuse, withdraw, reactions, ``!rappels``.
 
 Successes run a command on the recording Context (``make_ctx``) over a real temporary
-database. Refusals go through the real :class:`~bot.core.Core` so that the French reply
+database. Refusals go through the real :class:`~bot.engine.core.Core` so that the French reply
 and the rollback ("nothing changed in the database") are both those users get.
 """
 
@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import outbox
-from bot.core import Core
-from bot.events import Message, Reaction, Redaction
-from bot.models import (
+from bot.domain.rencontres import RencontreError, parse_fields, parse_mode, split_number
+from bot.engine import outbox
+from bot.engine.core import Core
+from bot.engine.events import Message, Reaction, Redaction
+from bot.engine.registry import PERMISSION_REPLY, UsageError, dispatch, parse_invocation
+from bot.storage.models import (
     Announcement,
     CancelledOccurrence,
     Outbox,
@@ -28,9 +30,7 @@ from bot.models import (
     Room,
     RsvpStatus,
 )
-from bot.rencontres import RencontreError, parse_fields, parse_mode, split_number
-from bot.signals import rencontre_changed
-from commands.registry import PERMISSION_REPLY, UsageError, dispatch, parse_invocation
+from bot.support.signals import rencontre_changed
 from commands.rencontres import reaction_status
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import col, select
 
-from bot.matrix import MatrixError, RoomBatch, SyncBatch
-from bot.models import Outbox
-from bot.runtime import DatabaseUnusable, Runtime
-from bot.store import SessionStore
+from bot.app.runtime import DatabaseUnusable, Runtime
+from bot.matrix.client import MatrixError, RoomBatch, SyncBatch
+from bot.matrix.store import SessionStore
+from bot.storage.models import Outbox
 from tests.conftest import ROOM, make_config
 
 BOT = "@maillage:localhost"
@@ -112,7 +112,7 @@ def pending_rows(runtime: Runtime) -> list[Outbox]:
 
 
 def outbox_rows(config) -> list[Outbox]:
-    from bot.db import Database
+    from bot.storage.db import Database
 
     db = Database(config.database.url)
     with db.session() as session:
@@ -165,7 +165,7 @@ async def test_a_duplicate_reaction_counts_as_sent(config):
 
 async def test_the_login_does_not_wait_for_the_database(config, monkeypatch):
     """The worker thread opens the database while the login waits on the network."""
-    from bot.db import Database
+    from bot.storage.db import Database
 
     logged_in, opened_during_login = threading.Event(), []
     real_upgrade = Database.upgrade

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import calendar
-from bot.core import Core
-from bot.events import Message
-from bot.models import Outbox, Rencontre, Room
-from bot.reminders import plan_rencontre
-from bot.zones import ZoneError, parse_zone, zone_suffix
-from commands.registry import PERMISSION_REPLY
+from bot.calendar import invites as calendar
+from bot.domain.reminders import plan_rencontre
+from bot.domain.zones import ZoneError, parse_zone, zone_suffix
+from bot.engine.core import Core
+from bot.engine.events import Message
+from bot.engine.registry import PERMISSION_REPLY
+from bot.storage.models import Outbox, Rencontre, Room
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.icalcheck import check_rules, parse_both
 
@@ -243,8 +243,8 @@ def test_feed_and_organizer_carry_the_room_network(say, db, config):
 
 
 def test_minutes_header_in_the_room_zone_and_network(say, db, config, room):
-    from bot.minutes import build_view
-    from bot.models import Seance
+    from bot.minutes.build import build_view
+    from bot.storage.models import Seance
     say(FACILITATOR, "!salon fuseau Guyane")
     say(FACILITATOR, "!salon reseau Cités éducatives de Guyane")
     say(FACILITATOR, "!rencontre planifier 9 juin 2027 14h-17h\ntitre: Réseau CPO")

@@ -9,11 +9,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot import seance_service, signals
-from bot.capture import attendance
-from bot.core import Core
-from bot.events import Message
-from bot.models import (
+from bot.domain import seance as seance_service
+from bot.domain.capture import attendance
+from bot.engine.core import Core
+from bot.engine.events import Message
+from bot.engine.registry import (
+    PERMISSION_REPLY,
+    PermissionDenied,
+    UsageError,
+    dispatch,
+    parse_invocation,
+)
+from bot.services import autoclose
+from bot.storage.models import (
     Attendance,
     Item,
     ItemKind,
@@ -26,13 +34,7 @@ from bot.models import (
     SeanceStatus,
     Topic,
 )
-from commands.registry import (
-    PERMISSION_REPLY,
-    PermissionDenied,
-    UsageError,
-    dispatch,
-    parse_invocation,
-)
+from bot.support import signals
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.servicehost import FakeHost
 from tests.test_items import items, open_seance, refused, run
@@ -277,7 +279,7 @@ def test_the_autoclose_job_closes_once_and_leaves_a_closed_seance_alone(config, 
 async def test_the_service_closes_a_forgotten_seance(config, db, room, make_ctx):
     seance = open_seance(make_ctx)
     host = FakeHost(config, db, room, NOW + timedelta(hours=1))
-    task = asyncio.create_task(seance_service.autoclose(host))
+    task = asyncio.create_task(autoclose.autoclose(host))
     try:
         await asyncio.sleep(0.05)
         assert host.jobs == [] and seances(db)[0].status == SeanceStatus.OPEN
@@ -294,7 +296,7 @@ async def test_the_service_closes_a_forgotten_seance(config, db, room, make_ctx)
 
 
 def test_registered_people_who_react_are_present(config, db, room, make_ctx):
-    from bot.events import Reaction
+    from bot.engine.events import Reaction
 
     rencontre = add_rencontre(db, 1, datetime(2026, 11, 21, 13, tzinfo=UTC))
     room.joined |= {"@inscrite:localhost", "@curieux:localhost", "@excusee:localhost"}

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from bot.devserver import SynapseServer
+from bot.ops.devserver import SynapseServer
 
 # The fixtures come from the plugin module.  Once tests/conftest.py declares
 # ``pytest_plugins = ["tests.conftest_servers"]`` this import is redundant

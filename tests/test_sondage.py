@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import polls
-from bot.core import Core
-from bot.events import Message, PollResponse, parse_event
-from bot.models import Outbox, Poll, PollVote, Rencontre
-from commands.registry import PERMISSION_REPLY
+from bot.domain import polls
+from bot.engine.core import Core
+from bot.engine.events import Message, PollResponse, parse_event
+from bot.engine.registry import PERMISSION_REPLY
+from bot.storage.models import Outbox, Poll, PollVote, Rencontre
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 BOT = "@maillage:localhost"

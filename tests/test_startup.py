@@ -10,14 +10,15 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from bot.db import MIGRATIONS_DIR, Database, head_revision, known_revisions
+from bot.storage.db import MIGRATIONS_DIR, Database, head_revision, known_revisions
 
 ROOT = Path(__file__).resolve().parent.parent
 LAZY = ("alembic", "docx", "lxml", "dateparser", "matplotlib", "weasyprint")
 
 
-# Imported by the worker thread while the bot logs in (bot.runtime), never before.
-DATABASE_STACK = ("sqlalchemy", "sqlmodel", "bot.models", "bot.db", "bot.core", "commands")
+# Imported by the worker thread while the bot logs in (bot.app.runtime), never before.
+DATABASE_STACK = ("sqlalchemy", "sqlmodel", "bot.storage", "bot.engine.core", "commands", "bot.services",
+                  "bot.app.wiring")
 
 
 def imported_after(code: str, modules: tuple[str, ...] = LAZY) -> list[str]:
@@ -29,7 +30,7 @@ def imported_after(code: str, modules: tuple[str, ...] = LAZY) -> list[str]:
 
 
 def test_the_running_bot_imports_no_heavy_stack():
-    assert imported_after("import bot.cli, bot.runtime, bot.core") == []
+    assert imported_after("import bot.ops.cli, bot.app.runtime, bot.engine.core") == []
 
 
 def test_logging_in_imports_nothing_of_the_database_stack(tmp_path):
@@ -37,18 +38,18 @@ def test_logging_in_imports_nothing_of_the_database_stack(tmp_path):
     Matrix client; SQLAlchemy, the models and the commands load meanwhile in a thread."""
     raw = {"matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@maillage:localhost",
                       "password": "secret-for-tests", "store_path": str(tmp_path / "store")}}
-    code = ("import bot.cli, bot.runtime\nfrom bot.config import parse_config\n"
-            f"bot.runtime.Runtime(parse_config({raw!r}, env={{}}))")
+    code = ("import bot.ops.cli, bot.app.runtime\nfrom bot.support.config import parse_config\n"
+            f"bot.app.runtime.Runtime(parse_config({raw!r}, env={{}}))")
     assert imported_after(code, DATABASE_STACK) == []
 
 
 def test_an_up_to_date_database_is_checked_without_alembic(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.storage.db'}"
     Database(url).upgrade()
-    code = (f"from bot.db import Database\nbefore, after = Database({url!r}).upgrade()\n"
+    code = (f"from bot.storage.db import Database\nbefore, after = Database({url!r}).upgrade()\n"
             "assert before == after, (before, after)")
     assert imported_after(code) == []
-    assert "alembic" in imported_after(f"from bot.db import Database\n"
+    assert "alembic" in imported_after(f"from bot.storage.db import Database\n"
                                        f"Database('sqlite:///{tmp_path / 'new.db'}').upgrade()")
 
 

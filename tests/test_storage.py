@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, select
 
-from bot.core import Core
-from bot.db import Database, DatabaseTooNew, current_revision, head_revision
-from bot.events import Message
-from bot.models import Outbox, Profile, Rencontre
+from bot.engine.core import Core
+from bot.engine.events import Message
+from bot.storage.db import Database, DatabaseTooNew, current_revision, head_revision
+from bot.storage.models import Outbox, Profile, Rencontre
 from tests.conftest import MEMBER, NOW, ROOM
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot import undecryptable
+from bot.engine import undecryptable
 from tests.conftest import MEMBER, NOW, ROOM
 
 
@@ -43,7 +43,7 @@ def test_the_note_says_how_many_in_french():
 
 
 def test_a_late_message_is_filed_only_in_the_seance_it_was_sent_in(db):
-    from bot.models import Seance, SeanceStatus
+    from bot.storage.models import Seance, SeanceStatus
 
     with db.session() as session:
         session.add(Seance(room_id=ROOM, number=1, opened_at=NOW, status=SeanceStatus.OPEN))

@@ -1,0 +1,3 @@
+"""The running application: the runtime (sync loop, outbox, services) and the one place
+where it is wired together.
+"""

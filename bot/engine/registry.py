@@ -1,0 +1,252 @@
+"""The one registry of commands: name, aliases, usage, help and permission, declared once.
+
+``!aide`` is generated from it, so help never drifts. Matching is on the exact first
+word, case- and accent-insensitive (``!Météo`` = ``!meteo``), never ``startswith``.
+Typed errors (:class:`UsageError`, :class:`PermissionDenied`) are turned into French
+replies in one place (:func:`dispatch`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bot.engine.context import Context
+from bot.support.text import EXCERPT_LIMIT, excerpt, md_code, md_line, normalize
+
+Handler = Callable[[Context, str], None]
+HASH_PREFIX = "#"
+WORD = re.compile(r"^(?P<word>\S+)(?:\s+(?P<rest>.*))?$", re.DOTALL)
+
+EVERYONE = "Tout le monde"
+DURING_SEANCE = "Pendant une séance"
+FACILITATORS = "Animation (animateurs et animatrices)"
+GROUP_ORDER = (EVERYONE, DURING_SEANCE, FACILITATORS)
+
+
+class UsageError(Exception):
+    """Bad input: the message says what is wrong; the usage line is added."""
+
+    def __init__(self, message: str, usage: str | tuple[str, ...] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+
+
+def refuse_arguments(args: str) -> None:
+    """A command that takes no argument refuses unexpected words instead of acting: for
+    ``!seance clore ?`` or ``!agenda nouveau-lien svp`` to close or rotate would be a
+    surprise, and a typo of a longer command is likelier than a polite word."""
+    if args.strip():
+        raise UsageError(f"cette commande ne prend pas d'argument : je ne comprends pas "
+                         f"« {md_line(excerpt(args))} ». Tapez-la seule.")
+
+
+class PermissionDenied(Exception):
+    """The sender may not run this command."""
+
+
+@dataclass
+class Subcommand:
+    name: str
+    aliases: tuple[str, ...]
+    usage: str
+    help: str
+    handler: Handler
+    facilitator_only: bool
+    group: str = EVERYONE
+    shortcuts: tuple[str, ...] = ()   # top-level words for it, e.g. !startmeeting
+
+
+@dataclass
+class Command:
+    name: str
+    aliases: tuple[str, ...]
+    usage: str | tuple[str, ...]
+    help: str
+    handler: Handler | None
+    facilitator_only: bool
+    group: str
+    subcommands: dict[str, Subcommand] = field(default_factory=dict)
+    sub_order: list[Subcommand] = field(default_factory=list)
+    hidden: bool = False   # a shortcut to a subcommand: listed on the subcommand's help line
+
+
+LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction", "poll_response")
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self._by_word: dict[str, Command] = {}
+        self.listeners: dict[str, list[Callable]] = {kind: [] for kind in LISTENER_KINDS}
+
+    def listen(self, kind: str) -> Callable[[Callable], Callable]:
+        """Decorator for ``fn(ctx, record)`` called on every event of that kind, in the
+        event's transaction: "message" (a text that is not a command), "command" (after
+        a command succeeded), "edit", "reaction", "redaction", "poll_response" (a vote)."""
+
+        def register(listener: Callable) -> Callable:
+            if listener not in self.listeners[kind]:
+                self.listeners[kind].append(listener)
+            return listener
+
+        return register
+
+    def notify(self, kind: str, ctx: Context, record: object) -> None:
+        for listener in self.listeners[kind]:
+            listener(ctx, record)
+
+    def add(self, command: Command) -> Command:
+        for word in (command.name, *command.aliases):
+            key = normalize(word)
+            if key in self._by_word:
+                raise ValueError(f"command word {word!r} registered twice")
+            self._by_word[key] = command
+        self.commands.append(command)
+        return command
+
+    def find(self, word: str) -> Command | None:
+        return self._by_word.get(normalize(word))
+
+    def words(self) -> list[str]:
+        return list(self._by_word)
+
+    def command(self, name: str, *, usage: str | tuple[str, ...], help: str, aliases: tuple[str, ...] = (),
+                facilitator: bool = False, group: str = EVERYONE) -> Callable[[Handler], Handler]:
+        """Decorator declaring a command."""
+
+        def register(handler: Handler) -> Handler:
+            existing = self.find(name)
+            if existing is not None and existing.handler is None:
+                existing.handler, existing.usage, existing.help = handler, usage, help
+                return handler
+            self.add(Command(name, aliases, usage, help, handler, facilitator, group))
+            return handler
+
+        return register
+
+    def subcommand(self, parent: str, name: str, *, usage: str, help: str,
+                   aliases: tuple[str, ...] = (), facilitator: bool = False,
+                   group: str | None = None, shortcuts: tuple[str, ...] = ()
+                   ) -> Callable[[Handler], Handler]:
+        """Decorator declaring ``!parent name …`` with its own usage and permission;
+        ``shortcuts`` are top-level words running it directly (MeetBot's ``!startmeeting``)."""
+
+        def register(handler: Handler) -> Handler:
+            command = self.find(parent) or self.add(
+                Command(parent, (), "", "", None, False, group or EVERYONE))
+            # Help lists a line with its audience: facilitators', else the parent's.
+            line_group = group or (FACILITATORS if facilitator else command.group)
+            sub = Subcommand(name, aliases, usage, help, handler, facilitator, line_group, shortcuts)
+            for word in (name, *aliases):
+                command.subcommands[normalize(word)] = sub
+            command.sub_order.append(sub)
+            for word in shortcuts:
+                self.add(Command(word, (), usage, help, handler, facilitator, group, hidden=True))
+            return handler
+
+        return register
+
+
+REGISTRY = Registry()
+command = REGISTRY.command
+subcommand = REGISTRY.subcommand
+listen = REGISTRY.listen
+
+
+@dataclass(frozen=True)
+class Invocation:
+    word: str
+    args: str
+
+
+def parse_invocation(body: str, prefix: str) -> Invocation | None:
+    """``!word args`` (or MeetBot's ``#word args``) → Invocation; plain text → None."""
+    text = body.strip()
+    if text.startswith(prefix):
+        rest = text[len(prefix):]
+        match = WORD.match(rest)
+        return Invocation(match["word"], (match["rest"] or "").strip()) if match else None
+    if text.startswith(HASH_PREFIX):
+        match = WORD.match(text)
+        if match and REGISTRY.find(match["word"]) is not None:
+            return Invocation(match["word"], (match["rest"] or "").strip())
+    return None
+
+
+def resolve(command: Command, args: str) -> tuple[Handler, str, bool, str | tuple[str, ...]]:
+    """Pick the subcommand named by the first argument, if any."""
+    match = WORD.match(args)
+    if match and command.subcommands:
+        sub = command.subcommands.get(normalize(match["word"]))
+        if sub is not None:
+            return sub.handler, (match["rest"] or "").strip(), sub.facilitator_only, sub.usage
+    if command.handler is None:
+        raise UsageError("il manque la sous-commande.", _usages(command))
+    return command.handler, args, command.facilitator_only, command.usage
+
+
+def _usages(command: Command) -> tuple[str, ...]:
+    return tuple(s.usage for s in command.sub_order)
+
+
+def format_usage(usage: str | tuple[str, ...], prefix: str) -> str:
+    """Usage lines are declared without the prefix; show them with the room's one."""
+    lines = (usage,) if isinstance(usage, str) else usage
+    return " ou ".join(f"`{prefix}{line}`" for line in lines)
+
+
+def unknown_command_reply(word: str, prefix: str) -> str:
+    close = difflib.get_close_matches(normalize(excerpt(word)), REGISTRY.words(), n=1)
+    hint = f" Vouliez-vous dire `{prefix}{close[0]}` ?" if close else ""
+    return (f"Commande inconnue : {md_code(prefix + excerpt(word))}.{hint} "
+            f"Tapez `{prefix}aide` pour la liste des commandes.")
+
+
+# A quotation in a refusal longer than this (escaped Markdown) is cut, whichever module
+# wrote the message: a safety net behind the excerpt() of each refusal.
+LONG_QUOTE = re.compile(r"« (?P<quoted>[^«»]{%d,}) »" % (2 * EXCERPT_LIMIT))
+PARTIAL_ESCAPE = re.compile(r"(?:&[#\w]*|\\+)$")   # an entity or backslash cut in half
+
+
+def shorten_quotes(message: str) -> str:
+    """Every « … » quotation cut to about EXCERPT_LIMIT characters, ending with "…"."""
+    def cut(match: re.Match[str]) -> str:
+        head = PARTIAL_ESCAPE.sub("", match["quoted"][:EXCERPT_LIMIT]).rstrip()
+        return f"« {head}… »"
+
+    return LONG_QUOTE.sub(cut, message)
+
+
+def usage_reply(error: UsageError, prefix: str) -> str:
+    message = shorten_quotes(error.message)
+    lines = [f"⚠️ {message[:1].upper()}{message[1:]}"]
+    if error.usage:
+        lines.append(f"Usage : {format_usage(error.usage, prefix)}")
+    lines.append(f"Rien n'a été enregistré. Aide : `{prefix}aide`")
+    return "  \n".join(lines)
+
+
+PERMISSION_REPLY = ("Désolé, cette commande est réservée à l'animation du réseau "
+                    "(niveau de pouvoir suffisant dans le salon). Rien n'a été modifié.")
+
+
+def dispatch(ctx: Context, invocation: Invocation) -> None:
+    """Run one command; typed errors propagate to the caller, which rolls back and replies."""
+    found = REGISTRY.find(invocation.word)
+    if found is None:
+        ctx.reply(unknown_command_reply(invocation.word, ctx.config.bot.command_prefix))
+        return
+    handler, args, facilitator_only, usage = resolve(found, invocation.args)
+    if facilitator_only and not ctx.is_facilitator:
+        raise PermissionDenied()
+    try:
+        handler(ctx, args)
+    except UsageError as error:
+        if error.usage is None:
+            error.usage = usage
+        raise
+    REGISTRY.notify("command", ctx, invocation)

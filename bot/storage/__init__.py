@@ -1,0 +1,2 @@
+"""Storage: the SQLModel tables, the database (sessions, faults, migrations).
+"""

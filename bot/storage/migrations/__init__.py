@@ -1,0 +1,2 @@
+"""Alembic migrations of the database.
+"""
