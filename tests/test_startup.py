@@ -1,5 +1,5 @@
 """Start-up stays light: the running bot imports Alembic only when a migration is
-pending, and the minutes/DOCX stacks and dateparser on first use (issue 11: the
+pending, and the minutes/DOCX/ICS stacks and dateparser on first use (issue 11: the
 start-up to "logged in" is compared with a bare matrix-nio bot, bench/catchup.py)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from bot.storage.db import MIGRATIONS_DIR, Database, head_revision, known_revisions
 
 ROOT = Path(__file__).resolve().parent.parent
-LAZY = ("alembic", "docx", "lxml", "dateparser", "matplotlib", "weasyprint")
+LAZY = ("alembic", "docx", "lxml", "dateparser", "matplotlib", "weasyprint", "icalendar")
 
 
 # Imported by the worker thread while the bot logs in (bot.app.runtime), never before.

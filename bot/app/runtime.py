@@ -53,13 +53,10 @@ class DatabaseUnusable(RuntimeError):
     """The database cannot be opened or migrated; the reason is the ``__cause__``."""
 
 
-def transient_errors() -> tuple[type[BaseException], ...]:
-    """Worth retrying the whole batch for: the homeserver or the database going away, or
-    an event whose handling failed but is not yet deemed deterministic (``bot.engine.core``)."""
-    from sqlalchemy.exc import DBAPIError
-
-    from bot.engine.core import EventRetry
-    return MatrixError, aiohttp.ClientError, DBAPIError, EventRetry
+# Worth retrying the whole batch for: the homeserver going away, and once the database is
+# open (``Runtime.database_ready``) the database going away, or an event whose handling
+# failed but is not yet deemed deterministic (``bot.engine.core``).
+MATRIX_TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError)
 
 
 def inviter_allowed(inviter: str | None, patterns: tuple[str, ...]) -> bool:
@@ -87,6 +84,8 @@ class Runtime:
         self.outbox_wakeup = asyncio.Event()
         self.core: Core | None = None
         self.ready = asyncio.Event()
+        self._database: asyncio.Future | None = None   # opening, from ``start`` on
+        self._transient_errors: tuple[type[BaseException], ...] = MATRIX_TRANSIENT_ERRORS
         self._change_listeners: list[asyncio.Event] = []
         self._parked = True   # encrypted events may wait for their keys: look at start
         self._known_rooms: set[str] = set()   # registered rooms (never unregistered)
@@ -136,9 +135,10 @@ class Runtime:
 
     async def start(self) -> None:
         """Log in and prepare encryption while the worker thread opens the database
-        (``_open_database``), then wait for the database too. A database that cannot be
-        used stops the start at once, even while the login still waits for the homeserver."""
-        database = asyncio.ensure_future(self.in_worker(self._open_database))
+        (``_open_database``); returns once logged in, the database may still be opening
+        (``database_ready``). A database that cannot be used stops the start at once, even
+        while the login still waits for the homeserver."""
+        self._database = database = asyncio.ensure_future(self.in_worker(self._open_database))
         login = asyncio.ensure_future(self._connect())
         try:
             pending = {database, login}
@@ -147,16 +147,25 @@ class Runtime:
                 if database in done:
                     database.result()   # raises DatabaseUnusable
             identity = login.result()
-            log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
-                     self.matrix.user_id, self.matrix.device_id, identity)
-            await database
+        except BaseException:
+            # Its outcome no longer matters (nor should it be reported as never retrieved).
+            database.add_done_callback(lambda future: future.cancelled() or future.exception())
+            raise
         finally:
             login.cancel()
-            # Failed or cancelled meanwhile: its outcome is not waited for, nor reported twice.
-            database.add_done_callback(lambda future: future.cancelled() or future.exception())
-        from bot.engine.core import Core
+        log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
+                 self.matrix.user_id, self.matrix.device_id, identity)
 
-        self.core = Core(self.config, self.db, self.matrix.user_id)
+    async def database_ready(self) -> None:
+        """Wait until the database opened by ``start`` is ready, with the core that handles
+        events; raises DatabaseUnusable."""
+        await self._database
+        if self.core is None:
+            from sqlalchemy.exc import DBAPIError
+
+            from bot.engine.core import Core, EventRetry
+            self._transient_errors = (*MATRIX_TRANSIENT_ERRORS, DBAPIError, EventRetry)
+            self.core = Core(self.config, self.db, self.matrix.user_id)
 
     def _open_database(self) -> None:
         """In the worker thread, during the login: open the database (migrated if needed),
@@ -197,12 +206,14 @@ class Runtime:
         except BaseException:
             await self.close()
             raise
-        from bot.app import wiring   # imported by the worker thread during the start
-
-        tasks = [asyncio.create_task(self.sync_loop(), name="sync"),
-                 asyncio.create_task(self.outbox_loop(), name="outbox")]
-        tasks += [asyncio.create_task(run(self), name=run.__module__) for run in wiring.SERVICES]
+        # The first sync and its back-fill go on while the database is still opening.
+        tasks = [asyncio.create_task(self.sync_loop(), name="sync")]
         try:
+            await self.database_ready()
+            from bot.app import wiring   # imported by the worker thread during the start
+
+            tasks.append(asyncio.create_task(self.outbox_loop(), name="outbox"))
+            tasks += [asyncio.create_task(run(self), name=run.__module__) for run in wiring.SERVICES]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()
@@ -229,7 +240,6 @@ class Runtime:
         since = await asyncio.to_thread(store.load_sync_token)
         first_start = since is None
         full_state = True  # room state is only in memory: ask for all of it on resume
-        transient = transient_errors()
         failures = 0
         self.outbox_wakeup.set()  # drain what a previous run left unsent
         first_batch = True
@@ -238,7 +248,7 @@ class Runtime:
             try:
                 batch = await self.matrix.sync(since, timeout_ms=timeout, full_state=full_state)
                 await self.handle_batch(batch, since, first_start)
-            except transient as error:
+            except self._transient_errors as error:   # read when raised (database_ready adds to it)
                 # The token is not saved: the same batch comes again, and handlers are
                 # idempotent on event ids, so nothing is lost or done twice.
                 delay = SYNC_ERROR_BACKOFF[min(failures, len(SYNC_ERROR_BACKOFF) - 1)]
@@ -258,12 +268,14 @@ class Runtime:
 
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:
         self._queued = self._changed = False   # a retried batch starts over
+        gaps = await self._gaps_while_opening(batch, since)
+        await self.database_ready()
         for invite in batch.invites:
             await self.handle_invite(invite)
         if self._parked:   # keys this batch brought: their messages come before its events
             await self.retry_undecryptable()
         for room_batch in batch.joined:
-            await self.handle_room(room_batch, since, first_start)
+            await self.handle_room(room_batch, since, first_start, gaps.get(room_batch.room_id))
         for room_id in batch.left:
             self.rooms.pop(room_id, None)
 
@@ -281,9 +293,10 @@ class Runtime:
             self._queued = self._changed = True   # the welcome
             log.info("joined %s, invited by %s", invite.room_id, invite.inviter)
 
-    async def handle_room(self, batch: RoomBatch, since: str | None, first_start: bool) -> None:
+    async def handle_room(self, batch: RoomBatch, since: str | None, first_start: bool,
+                          gap: list[dict[str, Any]] | None = None) -> None:
         state = self.rooms.setdefault(batch.room_id, RoomState(batch.room_id))
-        events = await self._new_events(batch, since, first_start)
+        events = await self._new_events(batch, since, first_start, gap)
         new_ids = {e.get("event_id") for e in events}
         # Skipped events (history before our join) still carry room state.
         for event in batch.state + [e for e in batch.timeline if e.get("event_id") not in new_ids]:
@@ -374,9 +387,10 @@ class Runtime:
             decrypted.append(event["event_id"])
         await self.in_worker(undecryptable.forget, self.db, decrypted)
 
-    async def _new_events(self, batch: RoomBatch, since: str | None,
-                          first_start: bool) -> list[dict[str, Any]]:
-        """The events to handle: never history from before the bot joined; gaps back-filled."""
+    async def _new_events(self, batch: RoomBatch, since: str | None, first_start: bool,
+                          gap: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The events to handle: never history from before the bot joined; gaps back-filled
+        (``gap``: already fetched, ``_gaps_while_opening``)."""
         from bot.engine import rooms
 
         join = own_join_index(batch.timeline, self.matrix.user_id)
@@ -391,11 +405,22 @@ class Runtime:
             self._changed = True
             return batch.timeline[join + 1:]
         if batch.limited and since and batch.prev_batch:
-            gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
+            if gap is None:
+                gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
             log.info("back-filled %d events in %s after a limited sync", len(gap), batch.room_id)
             seen = {e.get("event_id") for e in batch.timeline}
             return [e for e in gap if e.get("event_id") not in seen] + batch.timeline
         return batch.timeline
+
+    async def _gaps_while_opening(self, batch: SyncBatch, since: str | None) -> dict[str, list]:
+        """At start, while the worker thread is still opening the database: the gaps of the
+        batch's limited timelines, fetched now rather than once it is open (a catch-up's
+        back-fill overlaps the imports). Otherwise none: each room's gap is fetched when
+        the room is handled, as ``_new_events`` needs it."""
+        if self._database is None or self._database.done():
+            return {}
+        return {room.room_id: await self.matrix.messages_between(room.room_id, room.prev_batch, since)
+                for room in batch.joined if room.limited and since and room.prev_batch}
 
     async def _is_known(self, room_id: str) -> bool:
         """Is the room registered? Asked of the database until it is, then remembered (a
