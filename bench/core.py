@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.app.wiring import build_core
 from bot.engine import rooms
 from bot.engine.core import Core
 from bot.engine.events import Edit, Message
@@ -60,7 +61,7 @@ def run(url: str, label: str) -> None:
     db = Database(url)
     db.upgrade()
     rooms.register(db, ROOM, NOW, None)   # as the runtime does when it joins
-    core, room = Core(config, db, "@maillage:localhost", clock=lambda: NOW), room_state()
+    core, room = build_core(config, db, "@maillage:localhost", clock=lambda: NOW), room_state()
     core.handle(Message("$open", ROOM, FACILITATOR, "!seance ouvrir Séance de mesure", NOW), room)
     print(f"{label} ({COUNT} events each)")
     say = [Message(f"$m{n}", ROOM, PEOPLE[n % 40], f"Message de discussion n°{n}", NOW) for n in range(COUNT)]

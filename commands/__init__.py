@@ -1,20 +1,7 @@
-"""Chat commands: one module per group, each declaring its commands in the registry.
+"""Chat commands: one module per group, each declaring its commands with the registry's
+decorators (``@command``, ``@subcommand``, ``@listen``, ``@receives``).
 
-Importing this package registers every command (see :mod:`bot.engine.registry`).
+Importing this package registers nothing: the application's wiring (:mod:`bot.app.wiring`)
+discovers every module here and builds the registry from them; a module that declares no
+command stops the start-up. Adding a command is adding a module (and its test).
 """
-
-from bot.engine.registry import REGISTRY, PermissionDenied, UsageError  # noqa: F401
-from commands import (  # noqa: F401  # noqa: F401
-    actions,  # noqa: F401
-    aide,
-    bilan,  # noqa: F401
-    calendrier,  # noqa: F401
-    cr,  # noqa: F401
-    fiche,  # noqa: F401
-    items,
-    profil,
-    rencontres,  # noqa: F401
-    salon,  # noqa: F401
-    seance,
-    sondage,  # noqa: F401
-)

@@ -40,19 +40,19 @@ def _whose(ctx: Context, args: str) -> str | None:
               "échéance et le compte rendu d'où elles viennent")
 def actions(ctx: Context, args: str) -> None:
     owner = _whose(ctx, args)
-    found = domain.open_actions(ctx.session, ctx.room_id, owner)
-    prefix = ctx.config.bot.command_prefix
+    found = domain.open_actions(ctx.tx, ctx.room_id, owner)
+    prefix = ctx.prefix
     today = _today(ctx)
     if not found:
         who = ("Vous n'avez" if owner == ctx.sender else
-               f"{md_line(domain.owner_name(ctx.session, ctx.room, owner))} n'a" if owner else "Il n'y a")
+               f"{md_line(domain.owner_name(ctx.tx, ctx.room, owner))} n'a" if owner else "Il n'y a")
         ctx.reply(f"{who} aucune action ouverte dans ce salon.")
         return
     late = len(domain.overdue(found, today))
     title = "Mes actions à suivre" if owner == ctx.sender else "Actions à suivre"
     lines = [f"**{title}** ({len(found)} ouverte{'s' if len(found) > 1 else ''}"
              + (f", dont {late} en retard" if late else "") + ")", ""]
-    for name, group in domain.by_person(ctx.session, ctx.room, found):
+    for name, group in domain.by_person(ctx.tx, ctx.room, found):
         lines += [f"**{md_line(name)}**", ""]
         lines += [domain.action_line(a, today) for a in group]
         lines.append("")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.engine.context import Context
-from bot.engine.registry import GROUP_ORDER, REGISTRY, Command, UsageError, command
+from bot.engine.registry import GROUP_ORDER, Command, Registry, UsageError, command
 from bot.support.templating import render
 from bot.support.text import excerpt, md_line
 
@@ -41,10 +41,10 @@ def _lines(cmd: Command, prefix: str) -> list[HelpLine]:
     return lines
 
 
-def _groups(prefix: str) -> list[dict]:
+def _groups(registry: Registry, prefix: str) -> list[dict]:
     """Every help line under its own group: a facilitator subcommand of an everyday
     command (``!rencontre planifier``) is listed with the facilitators' commands."""
-    lines = [line for cmd in REGISTRY.commands if not cmd.hidden for line in _lines(cmd, prefix)]
+    lines = [line for cmd in registry.commands if not cmd.hidden for line in _lines(cmd, prefix)]
     groups = [{"title": title, "lines": [line for line in lines if line.group == title]}
               for title in GROUP_ORDER]
     return [group for group in groups if group["lines"]]
@@ -57,15 +57,15 @@ def _one(cmd: Command, prefix: str) -> dict:
 @command("aide", aliases=("help",), usage="aide [commande]",
          help="la liste des commandes, ou le détail d'une commande")
 def aide(ctx: Context, args: str) -> None:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     templates_dir = ctx.config.minutes.templates_dir
     if not args:
-        ctx.reply(render("aide.md.j2", templates_dir, command=None, groups=_groups(prefix), prefix=prefix))
+        ctx.reply(render("aide.md.j2", templates_dir, command=None, groups=_groups(ctx.registry, prefix), prefix=prefix))
         return
     word = args.split()[0].removeprefix(prefix)
-    found = REGISTRY.find(word) or REGISTRY.find("#" + word.lstrip("#"))
+    found = ctx.registry.find(word) or ctx.registry.find("#" + word.lstrip("#"))
     if found is not None and found.hidden:  # a shortcut: show the command it belongs to
-        found = next(c for c in REGISTRY.commands if any(found.name in s.shortcuts for s in c.sub_order))
+        found = next(c for c in ctx.registry.commands if any(found.name in s.shortcuts for s in c.sub_order))
     if found is None:
         raise UsageError(f"je ne connais pas la commande « {md_line(excerpt(word))} ».")
     ctx.reply(render("aide.md.j2", templates_dir, command=_one(found, prefix), groups=[], prefix=prefix))

@@ -12,14 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
-
-from bot.domain.capture import attendance
 from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command
-from bot.minutes.build import People, cites_of, decimal_fr, seance_point, seances_between
+from bot.minutes.build import decimal_fr
 from bot.minutes.charts import history_charts
-from bot.storage.models import Item, ItemKind, Seance
+from bot.minutes.load import load_period
+from bot.minutes.record import PeriodRecord
 from bot.support.text import md_line
 from commands.cr import CHART_STEMS, post_chart
 
@@ -68,32 +66,25 @@ def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 
 
-def summary_lines(ctx: Context, seances: list[Seance], points) -> list[str]:
+def summary_lines(period: PeriodRecord) -> list[str]:
     """The summary's bullet lines, numbers first."""
-    everyone: set[str] = set()
-    for seance in seances:
-        present, _excused, facilitators = attendance(ctx.session, seance, ctx.config, ctx.room)
-        everyone.update(present, facilitators)
-    cites = cites_of(People.load(ctx.session, everyone, ctx.room), everyone)
-    actions = ctx.session.exec(select(Item).where(
-        col(Item.seance_id).in_([s.id for s in seances]), Item.kind == ItemKind.ACTION)).all()
-    done = sum(1 for action in actions if action.done_at is not None)
-    held = len(seances)
-    numbers = f"n°{seances[0].number}" if held == 1 else f"n°{seances[0].number} à n°{seances[-1].number}"
+    points, numbers = period.points, period.numbers
+    held = len(numbers)
+    shown = f"n°{numbers[0]}" if held == 1 else f"n°{numbers[0]} à n°{numbers[-1]}"
     lines = [
-        f"Séances tenues : {held} ({numbers})",
-        f"Participation moyenne : {decimal_fr(sum(p.present for p in points) / held)} présent·e·s "
-        f"par séance, {decimal_fr(sum(p.excused for p in points) / held)} excusé·e·s",
-        f"Cités éducatives représentées : {len(cites)} sur la période "
-        f"({decimal_fr(sum(p.cites for p in points) / held)} par séance en moyenne)",
+        f"Séances tenues : {held} ({shown})",
+        (f"Participation moyenne : {decimal_fr(sum(p.present for p in points) / held)} présent·e·s "
+         f"par séance, {decimal_fr(sum(p.excused for p in points) / held)} excusé·e·s"),
+        (f"Cités éducatives représentées : {period.cites} sur la période "
+         f"({decimal_fr(sum(p.cites for p in points) / held)} par séance en moyenne)"),
     ]
     answers = sum(p.answers for p in points)
     if answers:
         mean = sum((p.mean or 0) * p.answers for p in points) / answers
         lines.append(f"Météo du jour : moyenne {decimal_fr(mean)}/5 sur "
                      f"{_plural(answers, 'réponse', 'réponses')}")
-    lines.append(f"Actions : {_plural(len(actions), 'ouverte', 'ouvertes')}, "
-                 f"{_plural(done, 'faite', 'faites')}")
+    lines.append(f"Actions : {_plural(period.actions, 'ouverte', 'ouvertes')}, "
+                 f"{_plural(period.done, 'faite', 'faites')}")
     return lines
 
 
@@ -102,14 +93,13 @@ def summary_lines(ctx: Context, seances: list[Seance], points) -> list[str]:
               "participation, cités représentées, actions, avec les graphiques")
 def bilan(ctx: Context, args: str) -> None:
     period = parse_period(args, ctx.now.astimezone(ctx.tz))
-    seances = seances_between(ctx.session, ctx.room_id, period.start, period.end)
-    if not seances:
+    figures = load_period(ctx.tx, ctx.room_id, period.start, period.end, ctx.config, ctx.room, ctx.tz)
+    if not figures.numbers:
         ctx.reply(f"Aucune séance close dans ce salon au cours {period.text}.")
         return
-    points = [seance_point(ctx.session, s, ctx.config, ctx.room, ctx.tz) for s in seances]
     lines = [f"**Bilan {period.text}**", ""]
-    lines += [f"- {line}" for line in summary_lines(ctx, seances, points)]
-    charts = history_charts(points, limit=None)
+    lines += [f"- {line}" for line in summary_lines(figures)]
+    charts = history_charts(figures.points, limit=None)
     if not charts:
         lines += ["", "_Les graphiques viennent à partir de deux séances._"]
     ctx.reply("\n".join(lines))

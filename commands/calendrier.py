@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
-
 from bot.calendar import invites as calendar
 from bot.calendar import mailer
 from bot.calendar.ics import CalendarEvent
@@ -22,7 +20,7 @@ from bot.domain.dates import When, format_when_fr
 from bot.domain.rencontres import mode_label, upcoming, when_of
 from bot.domain.room_settings import network_name
 from bot.engine.context import Context
-from bot.engine.registry import UsageError, command, refuse_arguments, subcommand
+from bot.engine.registry import UsageError, command, receives, refuse_arguments, subcommand
 from bot.storage.models import Rencontre, RencontreStatus, Subscriber
 from bot.support.signals import rencontre_changed
 from bot.support.templating import render
@@ -60,8 +58,8 @@ class Invitation:
 
 def _invitation(ctx: Context, rencontre: Rencontre, change: str,
                 occurrence_start: datetime | None = None) -> Invitation:
-    people = calendar.attendees(ctx.session, rencontre, ctx.room.display_name)
-    event = calendar.to_event(ctx.session, ctx.config, rencontre, bot_user_id=ctx.bot_user_id,
+    people = calendar.attendees(ctx.tx, rencontre, ctx.room.display_name)
+    event = calendar.to_event(ctx.tx, ctx.config, rencontre, bot_user_id=ctx.bot_user_id,
                               attendee_list=people)
     label, headline = CHANGES[change]
     if occurrence_start is not None:
@@ -74,14 +72,14 @@ def _invitation(ctx: Context, rencontre: Rencontre, change: str,
 
 def _recipients(ctx: Context) -> list[Subscriber]:
     """Subscribers still in the room: someone who left gets no more invitations."""
-    return [s for s in calendar.subscribers(ctx.session, ctx.room_id) if s.user_id in ctx.room.joined]
+    return [s for s in calendar.subscribers(ctx.tx, ctx.room_id) if s.user_id in ctx.room.joined]
 
 
 def _send_dm(ctx: Context, invitation: Invitation, user_id: str, data: bytes) -> None:
     title = md_line(calendar.title_of(invitation.rencontre))
     effect = "la retire de" if invitation.method == "CANCEL" else "ajoute ou met à jour la rencontre dans"
     room_link = md_link("salon du réseau", calendar.matrix_to(ctx.room_id))
-    unsubscribe = f"`{ctx.config.bot.command_prefix}desabonner`"
+    unsubscribe = f"`{ctx.prefix}desabonner`"
     ctx.dm(user_id, "  \n".join([
         f"📅 **{invitation.label}** : {title} — {md_line(invitation.when)}",
         md_line(invitation.headline),
@@ -99,16 +97,16 @@ def _queue_email(ctx: Context, invitation: Invitation, subscriber: Subscriber) -
     text = render("invitation.txt.j2", ctx.config.minutes.templates_dir,
                   headline=invitation.headline, title=title, when=invitation.when,
                   details=invitation.event.description, cancelled=method == "CANCEL",
-                  network=network_name(ctx.session, ctx.config, ctx.room_id),
-                  unsubscribe=f"{ctx.config.bot.command_prefix}desabonner",
+                  network=network_name(ctx.tx, ctx.config, ctx.room_id),
+                  unsubscribe=f"{ctx.prefix}desabonner",
                   room_url=calendar.matrix_to(ctx.room_id))
     ics = calendar.invite(calendar.addressed_to(invitation.event, subscriber), method, ctx.now)
-    return mailer.queue(ctx.session, dedup_key=calendar.email_key(rencontre, method, subscriber.email),
+    return mailer.queue(ctx.tx, dedup_key=calendar.email_key(rencontre, method, subscriber.email),
                         recipient=subscriber.email, subject=f"{invitation.label} : {title} — "
                         f"{invitation.when}", text=text, ics=ics, method=method, now=ctx.now)
 
 
-@rencontre_changed.connect
+@receives(rencontre_changed)
 def deliver(ctx: Context, rencontre: Rencontre, change: str,
             occurrence_start: datetime | None = None) -> None:
     """The ``.ics`` in the room (PUBLISH), then to each subscriber (REQUEST or CANCEL)."""
@@ -138,7 +136,7 @@ def _address(args: str) -> str:
 def _send_upcoming(ctx: Context, subscriber: Subscriber, by_dm: bool) -> int:
     """A new subscriber gets the rencontres already planned (e-mails are never sent twice)."""
     sent = 0
-    for rencontre, _when in upcoming(ctx.session, ctx.room_id, ctx.now):
+    for rencontre, _when in upcoming(ctx.tx, ctx.room_id, ctx.now):
         invitation = _invitation(ctx, rencontre, "created")
         if by_dm:
             _send_dm(ctx, invitation, subscriber.user_id,
@@ -158,20 +156,17 @@ def abonner(ctx: Context, args: str) -> None:
         email = ""
         notes.append("L'envoi par e-mail n'est pas activé sur ce bot : votre adresse n'a pas "
                      "été enregistrée, vous recevrez les invitations en message direct.")
-    existing = ctx.session.get(Subscriber, (ctx.room_id, ctx.sender))
+    existing = calendar.subscription(ctx.tx, ctx.room_id, ctx.sender)
     if existing is not None and existing.email and not email:
         notes.append("Votre adresse e-mail précédente n'est plus utilisée.")
-    subscriber = existing or Subscriber(room_id=ctx.room_id, user_id=ctx.sender, created_at=ctx.now)
-    subscriber.email = email
-    ctx.session.add(subscriber)
-    ctx.session.flush()
+    subscriber = calendar.subscribe(ctx.tx, ctx.room_id, ctx.sender, email, ctx.now)
     sent = _send_upcoming(ctx, subscriber, by_dm=existing is None)
     channels = "en message direct" + (f" et par e-mail à {md_code(email)}" if email else "")
     lines = [f"📅 C'est noté : vous recevrez les invitations aux rencontres de ce salon {channels}."]
     if sent:
         lines.append(f"Les rencontres déjà prévues vous sont envoyées ({sent}).")
     lines += notes
-    lines.append(f"Pour arrêter : `{ctx.config.bot.command_prefix}desabonner`.")
+    lines.append(f"Pour arrêter : `{ctx.prefix}desabonner`.")
     ctx.reply("  \n".join(lines))
 
 
@@ -179,17 +174,12 @@ def abonner(ctx: Context, args: str) -> None:
          help="ne plus recevoir les invitations aux rencontres")
 def desabonner(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    existing = ctx.session.get(Subscriber, (ctx.room_id, ctx.sender))
-    prefix = ctx.config.bot.command_prefix
+    existing = calendar.subscription(ctx.tx, ctx.room_id, ctx.sender)
+    prefix = ctx.prefix
     if existing is None:
         raise UsageError("vous n'êtes pas abonné·e aux invitations de ce salon : rien à arrêter. "
                          f"Pour vous abonner : `{prefix}{USAGE_SUBSCRIBE}`.")
-    if existing.email:
-        rencontres = ctx.session.exec(select(Rencontre).where(Rencontre.room_id == ctx.room_id))
-        mailer.drop_pending(ctx.session, existing.email,
-                            [calendar.email_key_prefix(r) for r in rencontres])
-    ctx.session.delete(existing)
-    ctx.session.flush()
+    calendar.unsubscribe(ctx.tx, existing)
     ctx.reply("C'est noté : vous ne recevrez plus les invitations de ce salon "
               f"(pour vous réabonner : `{prefix}{USAGE_SUBSCRIBE}`).")
 
@@ -213,7 +203,7 @@ def _feed_lines(ctx: Context, token: str) -> list[str]:
 
 
 def _upcoming_lines(ctx: Context) -> list[str]:
-    coming = upcoming(ctx.session, ctx.room_id, ctx.now)[:AGENDA_SHOWN]
+    coming = upcoming(ctx.tx, ctx.room_id, ctx.now)[:AGENDA_SHOWN]
     return [f"- **#{rencontre.number}** {md_line(format_when_fr(when))} — "
             f"{md_line(calendar.title_of(rencontre))} ({mode_label(rencontre.mode)})"
             for rencontre, when in coming]
@@ -223,11 +213,11 @@ def _upcoming_lines(ctx: Context) -> list[str]:
          help="le lien de l'agenda du salon (pour votre application d'agenda) et les prochaines "
               "rencontres")
 def agenda(ctx: Context, args: str) -> None:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if args:
         raise UsageError(f"je ne comprends pas « {md_line(excerpt(args))} » après `{prefix}agenda`.",
                          USAGE_AGENDA)
-    token = calendar.feed_token(ctx.session, ctx.room_id, ctx.now)
+    token = calendar.feed_token(ctx.tx, ctx.room_id, ctx.now)
     coming = _upcoming_lines(ctx)
     ctx.reply(_paragraphs(
         ["📅 **Agenda du salon**", *_feed_lines(ctx, token)],
@@ -242,7 +232,7 @@ def agenda(ctx: Context, args: str) -> None:
                  "(l'ancien cesse de fonctionner)", facilitator=True)
 def agenda_nouveau_lien(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    token = calendar.new_feed_token(ctx.session, ctx.room_id, ctx.now)
+    token = calendar.new_feed_token(ctx.tx, ctx.room_id, ctx.now)
     ctx.reply(_paragraphs([("🔑 **Nouveau lien créé** : l'ancien ne fonctionne plus. Les agendas "
                            "abonnés à l'ancien lien doivent être abonnés à celui-ci."),
                            *_feed_lines(ctx, token)]))

@@ -20,10 +20,10 @@ def _refusal(error: fiches.FicheError) -> UsageError:
 def _structure(ctx: Context, first: str) -> str:
     """The structure named, else the sender's own (profile)."""
     if not first.strip():
-        profile = load_profile(ctx.session, ctx.sender)
+        profile = load_profile(ctx.tx, ctx.sender)
         if profile is None or not profile.structure:
             raise UsageError("indiquez la structure, par exemple « CE Soissons » (ou enregistrez la "
-                             f"vôtre : `{ctx.config.bot.command_prefix}profil <fonction> ; <structure>`).")
+                             f"vôtre : `{ctx.prefix}profil <fonction> ; <structure>`).")
         return profile.structure
     try:
         return fiches.check_structure(first)
@@ -45,28 +45,28 @@ def fiche(ctx: Context, args: str) -> None:
 
 
 def _record(ctx: Context, structure: str, lines: list[str]) -> None:
-    if not fiches.may_edit(ctx.session, ctx.sender, structure, ctx.is_facilitator):
+    if not fiches.may_edit(ctx.tx, ctx.sender, structure, ctx.is_facilitator):
         raise UsageError(f"seuls les membres de « {md_line(structure)} » (d'après leur profil) et "
                          "l'animation peuvent modifier sa fiche.")
     try:
         changes = fiches.parse_lines(lines)
     except fiches.FicheError as error:
         raise _refusal(error) from None
-    fiches.record(ctx.session, structure, changes, ctx.sender, ctx.now)
+    fiches.record(ctx.tx, structure, changes, ctx.sender, ctx.now)
     ctx.reply("✅ Fiche enregistrée.\n\n" + _shown(ctx, structure))
 
 
 def _shown(ctx: Context, structure: str) -> str:
-    found = fiches.current(ctx.session, structure)
-    prefix = ctx.config.bot.command_prefix
+    found = fiches.current(ctx.tx, structure)
+    prefix = ctx.prefix
     if found is None or not found.fields:
         return (f"Pas encore de fiche pour « {md_line(structure)} ». Ses membres ou l'animation la "
                 f"remplissent avec `{prefix}fiche {md_line(structure)}` suivi de lignes « clé: valeur » "
                 f"(clés : {fiches.keys_help()}).")
     lines = [f"**Fiche — {md_line(found.structure)}**", ""]
     lines += [f"- {label} : {md_line(value)}" for label, value in fiches.lines_of(found)]
-    editor = person_name(load_profile(ctx.session, found.edited_by), ctx.room.display_name(found.edited_by))
-    count = fiches.versions(ctx.session, structure)
+    editor = person_name(load_profile(ctx.tx, found.edited_by), ctx.room.display_name(found.edited_by))
+    count = fiches.versions(ctx.tx, structure)
     lines += ["", f"Mise à jour le {format_date_fr(found.edited_at.astimezone(ctx.tz).date())} par "
                   f"{md_line(editor)} ({count} version{'s' if count > 1 else ''})."]
     return "\n".join(lines)

@@ -21,14 +21,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.domain import capture
+from bot.domain import attendance, capture
+from bot.domain.actions import mark_done
 from bot.domain.capture import Capture, CaptureError
 from bot.engine.context import Context
-from bot.engine.events import Edit, Redaction
+from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.engine.registry import (
     DURING_SEANCE,
-    REGISTRY,
     Invocation,
+    Registry,
     UsageError,
     command,
     format_usage,
@@ -47,14 +48,14 @@ NUMBER_ATTEMPT_RE = re.compile(r"^(?:(?:n°|no)\s*\d|#|\d)", re.IGNORECASE)
 
 
 def _no_seance(ctx: Context) -> UsageError:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     return UsageError("aucune séance n'est ouverte dans ce salon : rien n'a été noté. "
                       f"L'animation l'ouvre avec `{prefix}seance ouvrir`.")
 
 
 def _seance(ctx: Context) -> Seance:
     """The séance of this message: the open one, or (for an edit) the one it was posted in."""
-    seance = capture.seance_for_event(ctx.session, ctx.room_id, ctx.event_id)
+    seance = capture.seance_for_event(ctx.tx, ctx.room_id, ctx.event_id)
     if seance is None:
         raise _no_seance(ctx)
     return seance
@@ -103,7 +104,7 @@ def actu(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
     item, fresh = _store(ctx, seance, Capture(ItemKind.ACTU_LOCALE, text=_text(args)))
     if fresh and not item.structure:
-        prefix = ctx.config.bot.command_prefix
+        prefix = ctx.prefix
         ctx.reply("Actualité notée. Pour qu'elle soit rangée sous votre cité éducative dans le "
                   "compte rendu, indiquez votre structure : "
                   f"`{prefix}profil <fonction> ; <structure>`.")
@@ -182,7 +183,7 @@ def action_fait(ctx: Context, args: str) -> None:
     if item.done_at is not None:
         ctx.reply(f"L'action n°{item.action_number} était déjà marquée comme faite.")
         return
-    item.done_at = ctx.now
+    mark_done(ctx.tx, item, ctx.now)
     ctx.react(capture.ACK)
 
 
@@ -201,7 +202,7 @@ def _done_number(args: str) -> int | None:
 
 def _action(ctx: Context, number: int) -> Item:
     """Action ``number`` of the room; the author, the owner or a facilitator may close it."""
-    item = capture.action_by_number(ctx.session, ctx.room_id, number)
+    item = capture.action_by_number(ctx.tx, ctx.room_id, number)
     if item is None:
         raise UsageError(f"il n'y a pas d'action n°{number} dans ce salon.")
     if ctx.sender not in (item.sender, item.owner) and not ctx.is_facilitator:
@@ -217,15 +218,15 @@ def _action(ctx: Context, number: int) -> Item:
               "(l'animation : la dernière de quiconque)")
 def retirer(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    seance = capture.open_seance(ctx.session, ctx.room_id)
+    seance = capture.open_seance(ctx.tx, ctx.room_id)
     if seance is None:
         raise _no_seance(ctx)
     sender = None if ctx.is_facilitator else ctx.sender
-    item = capture.last_item(ctx.session, seance, sender)
+    item = capture.last_item(ctx.tx, seance, sender)
     if item is None:
         raise UsageError("il n'y a rien à retirer : "
                          "vous n'avez encore rien noté dans cette séance.")
-    capture.remove_item(ctx.session, item)
+    capture.remove_item(ctx.tx, item)
     name = ctx.room.display_name(item.sender)
     author = "" if item.sender == ctx.sender else f" de {md_line(name)}"
     ctx.reply(f"Retiré du compte rendu : {capture.kind_label(item.kind)}{author} "
@@ -246,13 +247,13 @@ ITEM_HANDLERS = frozenset({meteo, actu, actu_nationale, actu_regionale, info, qu
 def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     """Apply one version of ``item``'s message (see the module docstring); None when applied,
     else the French reason it was refused (the item is then unchanged)."""
-    prefix = ctx.config.bot.command_prefix
-    invocation = parse_invocation(text, prefix)
+    prefix = ctx.prefix
+    invocation = parse_invocation(text, prefix, ctx.registry)
     if invocation is None:
         return capture.apply_plain(ctx, item, text)
-    target = _item_command(invocation)
+    target = _item_command(ctx.registry, invocation)
     if target is None:
-        capture.remove_item(ctx.session, item)
+        capture.remove_item(ctx.tx, item)
         return None
     handler, args, usage = target
     try:
@@ -262,9 +263,10 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
     return None
 
 
-def _item_command(invocation: Invocation) -> tuple[Callable, str, str | tuple[str, ...]] | None:
+def _item_command(registry: Registry, invocation: Invocation
+                  ) -> tuple[Callable, str, str | tuple[str, ...]] | None:
     """(handler, args, usage) when the invocation is a command that makes an item."""
-    found = REGISTRY.find(invocation.word)
+    found = registry.find(invocation.word)
     if found is None:
         return None
     try:
@@ -292,20 +294,26 @@ def command_text(invocation: Invocation, prefix: str) -> str:
 
 # --- listeners ------------------------------------------------------------------------------------
 
-listen("message")(capture.on_message)
-listen("reaction")(capture.on_reaction)
+@listen("message")
+def on_message(ctx: Context, message: Message) -> None:
+    capture.on_message(ctx, message)
+
+
+@listen("reaction")
+def on_reaction(ctx: Context, reaction: Reaction) -> None:
+    capture.on_reaction(ctx, reaction)
 
 
 @listen("command")
 def after_command(ctx: Context, invocation: Invocation) -> None:
     """Whoever runs a command during a séance takes part; an item keeps its first version."""
-    seance = capture.open_seance(ctx.session, ctx.room_id)
+    seance = capture.open_seance(ctx.tx, ctx.room_id)
     if seance is None:
         return
-    capture.mark_present(ctx.session, seance, ctx.sender, ctx.now)
-    item = capture.item_by_event(ctx.session, ctx.event_id)
+    attendance.mark_present(ctx.tx, seance, ctx.sender, ctx.now)
+    item = capture.item_by_event(ctx.tx, ctx.event_id)
     if item is not None:
-        typed = command_text(invocation, ctx.config.bot.command_prefix)
+        typed = command_text(invocation, ctx.prefix)
         capture.remember_original(ctx, item, typed)
 
 

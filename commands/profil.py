@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from bot.domain.people import load_profile, person_line
+from bot.domain.people import load_profile, person_line, update_profile
 from bot.engine.context import Context
 from bot.engine.registry import UsageError, command, subcommand
-from bot.storage.models import Profile
 from bot.support.text import md_line
 
 MAX_FIELD = 150
 USAGE_SET = "profil <fonction> ; <structure>"
 USAGE_NAME = "profil nom <Civilité Nom Prénom>"
-
-
-def _get_or_create(ctx: Context) -> Profile:
-    profile = load_profile(ctx.session, ctx.sender)
-    if profile is None:
-        profile = Profile(user_id=ctx.sender, updated_at=ctx.now)
-        ctx.session.add(profile)
-    return profile
 
 
 def _checked(value: str, label: str, usage: str) -> str:
@@ -31,9 +22,9 @@ def _checked(value: str, label: str, usage: str) -> str:
 
 
 def _show(ctx: Context, intro: str) -> None:
-    profile = load_profile(ctx.session, ctx.sender)
+    profile = load_profile(ctx.tx, ctx.sender)
     line = md_line(person_line(profile, ctx.sender_name))
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     missing = []
     if profile is None or not (profile.fonction and profile.structure):
         missing.append(f"`{prefix}{USAGE_SET}`")
@@ -53,19 +44,14 @@ def profil(ctx: Context, args: str) -> None:
     if ";" not in args:
         raise UsageError("séparez la fonction et la structure par un point-virgule « ; ».", USAGE_SET)
     fonction, structure = args.split(";", 1)
-    profile = _get_or_create(ctx)
-    profile.fonction = _checked(fonction, "la fonction", USAGE_SET)
-    profile.structure = _checked(structure, "la structure", USAGE_SET)
-    profile.updated_at = ctx.now
-    ctx.session.flush()
+    update_profile(ctx.tx, ctx.sender, ctx.now,
+                   fonction=_checked(fonction, "la fonction", USAGE_SET),
+                   structure=_checked(structure, "la structure", USAGE_SET))
     _show(ctx, "Profil enregistré :")
 
 
 @subcommand("profil", "nom", aliases=("name",), usage=USAGE_NAME,
             help="mon nom dans les comptes rendus (par défaut : mon nom d'affichage)")
 def profil_nom(ctx: Context, args: str) -> None:
-    profile = _get_or_create(ctx)
-    profile.full_name = _checked(args, "le nom", USAGE_NAME)
-    profile.updated_at = ctx.now
-    ctx.session.flush()
+    update_profile(ctx.tx, ctx.sender, ctx.now, full_name=_checked(args, "le nom", USAGE_NAME))
     _show(ctx, "Nom enregistré :")

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
+from bot.domain import polls
 from bot.domain import rencontres as domain
+from bot.domain import room_settings as settings
 from bot.domain.dates import When, format_date_fr, format_when_fr
 from bot.domain.people import load_profile, person_line, person_name
 from bot.domain.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
@@ -28,7 +30,7 @@ from bot.engine.registry import (
     refuse_arguments,
     subcommand,
 )
-from bot.storage.models import Rencontre, RencontreStatus, Room, RsvpStatus
+from bot.storage.models import Rencontre, RencontreStatus, RsvpStatus
 from bot.support.signals import rencontre_changed
 from bot.support.templating import render
 from bot.support.text import excerpt, md_line, normalize
@@ -93,7 +95,7 @@ def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.Renco
     ctx.send(render("annonce.md.j2", ctx.config.minutes.templates_dir, icon=icon, headline=headline,
                     v=view, changes=list(changes), reason=reason, note=note, inscrits=None,
                     excuses=[], how="reactions" if invitation else "",
-                    prefix=ctx.config.bot.command_prefix),
+                    prefix=ctx.prefix),
              tag=f"{domain.ANNOUNCE_TAG}:{rencontre.id}" if invitation else "")
     rencontre_changed.send(ctx, rencontre, change, **signal)
 
@@ -110,22 +112,22 @@ def rencontre(ctx: Context, args: str) -> None:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est ni un numéro de rencontre ni une "
                          "sous-commande (planifier, modifier, annuler).")
     with refusals():
-        found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
+        found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
     ctx.reply(_details(ctx, found))
 
 
 def _details(ctx: Context, found: Rencontre) -> str:
-    registered, excused = domain.answers(ctx.session, found)
+    registered, excused = domain.answers(ctx.tx, found)
     cancelled = found.status == RencontreStatus.CANCELLED
-    view = domain.current_view(ctx.session, found, ctx.now)
-    is_open = bool(domain.next_occurrences(found, domain.cancelled_starts(ctx.session, found), ctx.now, 1))
+    view = domain.current_view(ctx.tx, found, ctx.now)
+    is_open = bool(domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now, 1))
     icon, headline = HEADLINES["shown_cancelled" if cancelled else "shown"]
     return render("annonce.md.j2", ctx.config.minutes.templates_dir,
                   icon=icon, headline=headline.format(n=found.number),
                   v=view, changes=[], reason=found.cancel_reason if cancelled else "", note="",
                   inscrits=[_name(ctx, r.user_id) for r in registered],
                   excuses=[{"name": _name(ctx, r.user_id), "reason": r.reason} for r in excused],
-                  how="commands" if is_open else "", prefix=ctx.config.bot.command_prefix)
+                  how="commands" if is_open else "", prefix=ctx.prefix)
 
 
 @subcommand("rencontre", "planifier", aliases=("schedule",), usage=USAGE_PLAN, facilitator=True,
@@ -141,14 +143,13 @@ def planifier(ctx: Context, args: str) -> None:
         lines = [f"titre: {title}", *lines] if title else lines
     with refusals():
         fields = domain.parse_fields(lines)
-        created = domain.create(ctx.session, ctx.room_id, first.strip(), fields, tz=ctx.tz,
+        created = domain.create(ctx.tx, ctx.room_id, first.strip(), fields, tz=ctx.tz,
                                 now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
     if poll is not None:
-        poll.rencontre_id = created.id
-        ctx.session.add(poll)
+        polls.link_rencontre(ctx.tx, poll, created)
     ctx.reply(f"✅ Rencontre #{created.number} planifiée ; son annonce suit. "
-              f"Pour la changer : `{ctx.config.bot.command_prefix}rencontre modifier {created.number}`.")
-    announce(ctx, created, "created", domain.current_view(ctx.session, created, ctx.now))
+              f"Pour la changer : `{ctx.prefix}rencontre modifier {created.number}`.")
+    announce(ctx, created, "created", domain.current_view(ctx.tx, created, ctx.now))
 
 
 @subcommand("rencontre", "modifier", aliases=("edit",), usage=USAGE_EDIT, facilitator=True,
@@ -160,12 +161,12 @@ def modifier(ctx: Context, args: str) -> None:
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à modifier, par exemple `4` ou `#4`.")
     with refusals():
-        found = domain.by_number(ctx.session, ctx.room_id, number)
+        found = domain.by_number(ctx.tx, ctx.room_id, number)
         fields = domain.parse_fields([rest, *lines])
-        changed = domain.modify(ctx.session, found, fields, tz=ctx.tz, now=ctx.now)
+        changed = domain.modify(ctx.tx, found, fields, tz=ctx.tz, now=ctx.now)
     ctx.reply(f"✅ La {_named(found)} est modifiée ({', '.join(changed)}) ; "
               "la nouvelle annonce suit.")
-    announce(ctx, found, "modified", domain.current_view(ctx.session, found, ctx.now), changes=changed)
+    announce(ctx, found, "modified", domain.current_view(ctx.tx, found, ctx.now), changes=changed)
 
 
 @subcommand("rencontre", "annuler", aliases=("cancel",), usage=USAGE_CANCEL, facilitator=True,
@@ -177,8 +178,8 @@ def annuler(ctx: Context, args: str) -> None:
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à annuler, par exemple `4` ou `#4`.")
     with refusals():
-        found = domain.by_number(ctx.session, ctx.room_id, number)
-        next_when = domain.require_open(ctx.session, found, ctx.now)
+        found = domain.by_number(ctx.tx, ctx.room_id, number)
+        next_when = domain.require_open(ctx.tx, found, ctx.now)
         on_day = _date_prefix(ctx, rest)
         if on_day is not None and found.recurrence:
             _cancel_occurrence(ctx, found, *on_day)
@@ -203,8 +204,8 @@ def _check_same_day(found: Rencontre, when: When, day: date) -> None:
 
 def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) -> None:
     view = domain.view_of(found, next_when)
-    domain.cancel(ctx.session, found, reason, ctx.now)
-    prefix = ctx.config.bot.command_prefix
+    domain.cancel(ctx.tx, found, reason, ctx.now)
+    prefix = ctx.prefix
     if found.recurrence:
         ctx.reply(f"🚫 La {_named(found)} est annulée : **toute la série** (toutes ses dates "
                   f"à venir). Pour n'annuler qu'une date : `{prefix}rencontre annuler "
@@ -216,18 +217,18 @@ def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) 
 
 
 def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -> None:
-    when = domain.occurrence_on(found, domain.cancelled_starts(ctx.session, found), day, ctx.now)
+    when = domain.occurrence_on(found, domain.cancelled_starts(ctx.tx, found), day, ctx.now)
     if when is None:
-        nexts = domain.next_occurrences(found, domain.cancelled_starts(ctx.session, found), ctx.now, 3)
+        nexts = domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now, 3)
         raise domain.RencontreError(
             f"la {_named(found)} n'a pas de date à venir le {format_date_fr(day)} ; prochaines "
             f"dates : {' ; '.join(format_when_fr(w) for w in nexts)}.")
-    domain.cancel_occurrence(ctx.session, found, when, reason, ctx.now)
-    following = domain.next_occurrences(found, domain.cancelled_starts(ctx.session, found), ctx.now,
+    domain.cancel_occurrence(ctx.tx, found, when, reason, ctx.now)
+    following = domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now,
                                         domain.NEXT_DATES_SHOWN)
     ctx.reply(f"🚫 Seule la date du {format_when_fr(when)} de la {_named(found)} est annulée ; "
               "**les autres dates sont maintenues**. Pour annuler toute la série : "
-              f"`{ctx.config.bot.command_prefix}rencontre annuler {found.number}`.")
+              f"`{ctx.prefix}rencontre annuler {found.number}`.")
     announce(ctx, found, "occurrence_cancelled", domain.view_of(found, when, following),
              reason=reason, note=NOTES["occurrence_cancelled"], occurrence_start=when.start)
 
@@ -238,12 +239,12 @@ def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -
          help="les rencontres à venir : numéro, date, mode, titre, nombre d'inscrit·e·s")
 def rencontres(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    coming = domain.upcoming(ctx.session, ctx.room_id, ctx.now)
-    prefix = ctx.config.bot.command_prefix
+    coming = domain.upcoming(ctx.tx, ctx.room_id, ctx.now)
+    prefix = ctx.prefix
     if not coming:
         ctx.reply("Aucune rencontre à venir dans ce salon.")
         return
-    counts = domain.registered_counts(ctx.session, [r.id for r, _ in coming])
+    counts = domain.registered_counts(ctx.tx, [r.id for r, _ in coming])
     lines = ["**Rencontres à venir**", ""]
     lines += [_listing_line(ctx, r, counts.get(r.id, 0)) for r, _ in coming]
     footer = (f"Détail : `{prefix}rencontre <n>` ; inscription : `{prefix}inscription <n>` "
@@ -253,7 +254,7 @@ def rencontres(ctx: Context, args: str) -> None:
 
 
 def _listing_line(ctx: Context, found: Rencontre, registered: int) -> str:
-    view = domain.current_view(ctx.session, found, ctx.now)
+    view = domain.current_view(ctx.tx, found, ctx.now)
     parts = [f"**#{view.number}**", view.when_text, view.mode, md_line(view.title)]
     if view.recurrence_text:
         parts.append(view.recurrence_text + (f", puis {' ; '.join(view.next_dates)}"
@@ -271,8 +272,8 @@ def _count(registered: int) -> str:
 def _open_target(ctx: Context, args: str) -> tuple[Rencontre, str, str]:
     """(rencontre, its label for the reply, the rest of the arguments)."""
     number, rest = domain.split_number(args)
-    found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
-    when = domain.require_open(ctx.session, found, ctx.now)
+    found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
+    when = domain.require_open(ctx.tx, found, ctx.now)
     which = " (la prochaine de ce salon)" if number is None else ""
     series = " Cela vaut pour toutes ses dates." if found.recurrence else ""
     return found, f"la {_named(found)}{which}, {format_when_fr(when)}.{series}", rest
@@ -291,7 +292,7 @@ def _numbered_target(ctx: Context, args: str) -> tuple[Rencontre, str]:
 def inscription(ctx: Context, args: str) -> None:
     with refusals():
         found, label = _numbered_target(ctx, args)
-        domain.answer(ctx.session, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
+        domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
     ctx.reply(f"✅ Vous êtes inscrit·e à {label}{_profile_hint(ctx)}")
 
 
@@ -300,7 +301,7 @@ def inscription(ctx: Context, args: str) -> None:
 def excuse(ctx: Context, args: str) -> None:
     with refusals():
         found, label, reason = _open_target(ctx, args)
-        domain.answer(ctx.session, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
+        domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
     motif = f" Motif : {md_line(reason)}." if reason else ""
     ctx.reply(f"Excuse enregistrée pour {label}{motif}")
 
@@ -310,7 +311,7 @@ def excuse(ctx: Context, args: str) -> None:
 def desinscription(ctx: Context, args: str) -> None:
     with refusals():
         found, label = _numbered_target(ctx, args)
-        withdrawn = domain.withdraw(ctx.session, found, ctx.sender)
+        withdrawn = domain.withdraw(ctx.tx, found, ctx.sender)
     if withdrawn:
         ctx.reply(f"Votre réponse est retirée pour {label}")
     else:
@@ -318,19 +319,19 @@ def desinscription(ctx: Context, args: str) -> None:
 
 
 def _profile_hint(ctx: Context) -> str:
-    profile = load_profile(ctx.session, ctx.sender)
+    profile = load_profile(ctx.tx, ctx.sender)
     if profile is not None and profile.fonction and profile.structure:
         return ""
     return (f"  \nPour figurer avec votre fonction et votre structure : "
-            f"`{ctx.config.bot.command_prefix}profil <fonction> ; <structure>`.")
+            f"`{ctx.prefix}profil <fonction> ; <structure>`.")
 
 
 def _name(ctx: Context, user_id: str) -> str:
-    return person_name(load_profile(ctx.session, user_id), ctx.room.display_name(user_id))
+    return person_name(load_profile(ctx.tx, user_id), ctx.room.display_name(user_id))
 
 
 def _line(ctx: Context, user_id: str) -> str:
-    return md_line(person_line(load_profile(ctx.session, user_id), ctx.room.display_name(user_id)))
+    return md_line(person_line(load_profile(ctx.tx, user_id), ctx.room.display_name(user_id)))
 
 
 @command("inscrits", aliases=("attendees",), usage=USAGE_ATTENDEES,
@@ -341,9 +342,9 @@ def inscrits(ctx: Context, args: str) -> None:
     if rest:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
     with refusals():
-        found = domain.target(ctx.session, ctx.room_id, number, ctx.now)
-    registered, excused = domain.answers(ctx.session, found)
-    view = domain.current_view(ctx.session, found, ctx.now)
+        found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
+    registered, excused = domain.answers(ctx.tx, found)
+    view = domain.current_view(ctx.tx, found, ctx.now)
     lines = [f"**Rencontre #{found.number} — {md_line(found.title)}** ({view.when_text})", "",
              f"**Inscrit·e·s ({len(registered)}) :**", ""]
     lines += [f"- {_line(ctx, r.user_id)}" for r in registered] or ["Personne pour l'instant."]
@@ -370,21 +371,21 @@ def reaction_status(key: str) -> str | None:
 def on_reaction(ctx: Context, reaction: Reaction) -> None:
     """A ✅ or ❌ on an announcement is an answer; silent, to keep the room quiet."""
     status = reaction_status(reaction.key)
-    found = domain.announcement_target(ctx.session, reaction.target_event_id) if status else None
+    found = domain.announcement_target(ctx.tx, reaction.target_event_id) if status else None
     if found is None or found.room_id != ctx.room_id:
         return
     try:
-        domain.require_open(ctx.session, found, ctx.now)
+        domain.require_open(ctx.tx, found, ctx.now)
     except domain.RencontreError:
         return
-    domain.answer(ctx.session, found, ctx.sender, status, "", ctx.now,
+    domain.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
                   reaction_event_id=reaction.event_id)
 
 
 @listen("redaction")
 def on_redaction(ctx: Context, redaction: Redaction) -> None:
     """Removing the reaction that gave an answer withdraws it (silently)."""
-    domain.withdraw_reaction(ctx.session, redaction.redacts)
+    domain.withdraw_reaction(ctx.tx, redaction.redacts)
 
 
 # --- reminders -----------------------------------------------------------------------------------
@@ -399,17 +400,8 @@ def rappels(ctx: Context, args: str) -> None:
             minutes = parse_offsets(args)
         except OffsetError as error:
             raise UsageError(md_line(error.message)) from None
-        _room(ctx).reminder_offsets = minutes
-        ctx.session.flush()
-    offsets = room_offsets(ctx.session, ctx.config, ctx.room_id)
-    stored = ctx.session.get(Room, ctx.room_id)
+        settings.set_reminder_offsets(ctx.tx, ctx.room_id, minutes, ctx.now)
+    offsets = room_offsets(ctx.tx, ctx.config, ctx.room_id)
+    stored = settings.stored_room(ctx.tx, ctx.room_id)
     source = " (réglage par défaut)" if stored is None or stored.reminder_offsets is None else ""
     ctx.reply(f"Rappels avant chaque rencontre de ce salon : **{describe_offsets(offsets)}**{source}.")
-
-
-def _room(ctx: Context) -> Room:
-    room = ctx.session.get(Room, ctx.room_id)
-    if room is None:
-        room = Room(room_id=ctx.room_id, joined_at=ctx.now)
-        ctx.session.add(room)
-    return room

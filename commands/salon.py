@@ -16,7 +16,6 @@ from bot.domain.reminders import describe_offsets, room_offsets
 from bot.domain.zones import ZoneError, parse_zone, zone_label
 from bot.engine.context import Context
 from bot.engine.registry import UsageError, command, refuse_arguments, subcommand
-from bot.storage.models import Room
 from bot.support.text import excerpt, md_line, normalize
 
 USAGE_SHOW = "salon"
@@ -33,19 +32,19 @@ def _default(flag: bool) -> str:
 
 def settings_text(ctx: Context) -> str:
     """The room's settings, each marked when it is the configured default."""
-    stored = ctx.session.get(Room, ctx.room_id)
-    zone = settings.room_zone(ctx.session, ctx.config, ctx.room_id)
-    offsets = room_offsets(ctx.session, ctx.config, ctx.room_id)
-    days = settings.action_reminder_days(ctx.session, ctx.room_id)
-    at = settings.clock_text(settings.action_reminder_minute(ctx.session, ctx.room_id))
+    stored = settings.stored_room(ctx.tx, ctx.room_id)
+    zone = settings.room_zone(ctx.tx, ctx.config, ctx.room_id)
+    offsets = room_offsets(ctx.tx, ctx.config, ctx.room_id)
+    days = settings.action_reminder_days(ctx.tx, ctx.room_id)
+    at = settings.clock_text(settings.action_reminder_minute(ctx.tx, ctx.room_id))
     before = (f"{days} jour{'s' if days > 1 else ''} avant l'échéance et le jour même, à {at}"
               if days else f"le jour même seulement, à {at}")
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     lines = [
         "**Réglages du salon**", "",
         f"- Fuseau horaire : **{zone}** ({zone_label(zone)})"
         + _default(stored is None or not stored.timezone),
-        f"- Réseau : **{md_line(settings.network_name(ctx.session, ctx.config, ctx.room_id))}**"
+        f"- Réseau : **{md_line(settings.network_name(ctx.tx, ctx.config, ctx.room_id))}**"
         + _default(stored is None or not stored.network_name),
         f"- Rappels avant chaque rencontre : **{describe_offsets(offsets)}**"
         + _default(stored is None or stored.reminder_offsets is None),
@@ -74,8 +73,7 @@ def salon_fuseau(ctx: Context, args: str) -> None:
         zone = parse_zone(args)
     except ZoneError as error:
         raise UsageError(md_line(error.message)) from None
-    moved = settings.set_zone(ctx.session, ctx.room_id, zone, ctx.now)
-    ctx.room_timezone = zone
+    moved = settings.set_zone(ctx.tx, ctx.room_id, zone, ctx.now)
     lines = [f"🕒 Fuseau horaire du salon : **{zone}** ({zone_label(zone)}). Les dates tapées "
              "dans ce salon, les annonces, les rappels, les fichiers .ics et les comptes rendus "
              "suivent désormais ce fuseau."]
@@ -97,9 +95,8 @@ def salon_reseau(ctx: Context, args: str) -> None:
         raise UsageError(f"ce nom est trop long ({len(name)} caractères ; "
                          f"{settings.MAX_NETWORK_NAME} au plus).")
     reset = normalize(name) in DEFAULT_WORDS
-    settings.room_row(ctx.session, ctx.room_id, ctx.now).network_name = None if reset else name
-    ctx.session.flush()
-    shown = settings.network_name(ctx.session, ctx.config, ctx.room_id)
+    settings.set_network_name(ctx.tx, ctx.room_id, None if reset else name, ctx.now)
+    shown = settings.network_name(ctx.tx, ctx.config, ctx.room_id)
     ctx.reply(f"✅ Réseau de ce salon : **{md_line(shown)}**{_default(reset)}.")
 
 
@@ -114,15 +111,15 @@ def salon_actions(ctx: Context, args: str) -> None:
     if minute is not None and words and words[-1] == "a":   # "2 à 9h"
         words.pop()
     text = " ".join(words)
-    room = settings.room_row(ctx.session, ctx.room_id, ctx.now)
+    changes: dict[str, int | None] = {}
     if text in DEFAULT_WORDS:
-        room.action_reminder_days, room.action_reminder_minute = None, minute
+        changes["days"], changes["minute"] = None, minute
     else:
         if text or minute is None:
-            room.action_reminder_days = 0 if text in NONE_WORDS else _days(text, args)
+            changes["days"] = 0 if text in NONE_WORDS else _days(text, args)
         if minute is not None:
-            room.action_reminder_minute = minute
-    ctx.session.flush()
+            changes["minute"] = minute
+    settings.set_action_reminders(ctx.tx, ctx.room_id, ctx.now, **changes)
     ctx.reply(settings_text(ctx))
 
 

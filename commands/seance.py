@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import func, select
-
-from bot.domain import capture
+from bot.domain import attendance, capture
 from bot.domain import seance as lifecycle
 from bot.domain.actions import open_actions, overdue_text
 from bot.domain.dates import format_hours_fr, format_when_fr
@@ -18,7 +16,7 @@ from bot.domain.people import load_profile, person_name
 from bot.domain.rencontres import RencontreError, by_number, split_number, when_of
 from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
-from bot.storage.models import Rencontre, RencontreStatus, Seance, Topic
+from bot.storage.models import Rencontre, RencontreStatus, Seance
 from bot.support.templating import render
 from bot.support.text import excerpt, md_line
 
@@ -32,7 +30,7 @@ METEO_PROMPT = ("☀️ **Météo du jour** : comment allez-vous, et comment va 
 
 
 def _prefix(ctx: Context) -> str:
-    return ctx.config.bot.command_prefix
+    return ctx.prefix
 
 
 def _today(ctx: Context) -> date:
@@ -40,7 +38,7 @@ def _today(ctx: Context) -> date:
 
 
 def _open_seance(ctx: Context) -> Seance:
-    seance = capture.open_seance(ctx.session, ctx.room_id)
+    seance = capture.open_seance(ctx.tx, ctx.room_id)
     if seance is None:
         raise UsageError("aucune séance n'est ouverte dans ce salon "
                          f"(`{_prefix(ctx)}{USAGE_OPEN}`).")
@@ -61,10 +59,10 @@ def seance_ouvrir(ctx: Context, args: str) -> None:
     if number is not None:
         rencontre = _rencontre(ctx, number)
     else:
-        rencontre = lifecycle.todays_rencontre(ctx.session, ctx.room_id, _today(ctx), ctx.tz,
+        rencontre = lifecycle.todays_rencontre(ctx.tx, ctx.room_id, _today(ctx), ctx.tz,
                                                     ctx.now)
     seance = lifecycle.open_new(ctx, rencontre, title)
-    late = overdue_text(ctx.session, ctx.room, open_actions(ctx.session, ctx.room_id), _today(ctx),
+    late = overdue_text(ctx.tx, ctx.room, open_actions(ctx.tx, ctx.room_id), _today(ctx),
                         _prefix(ctx))
     ctx.reply(_opening(ctx, seance, rencontre) + (f"\n\n{late}" if late else ""))
     ctx.send(METEO_PROMPT.format(prefix=_prefix(ctx)), tag=f"{capture.METEO_TAG}:{seance.id}")
@@ -72,7 +70,7 @@ def seance_ouvrir(ctx: Context, args: str) -> None:
 
 def _refuse_second(ctx: Context) -> None:
     """One open séance per room: say which one is open."""
-    current = capture.open_seance(ctx.session, ctx.room_id)
+    current = capture.open_seance(ctx.tx, ctx.room_id)
     if current is None:
         return
     since = current.opened_at.astimezone(ctx.tz)
@@ -83,7 +81,7 @@ def _refuse_second(ctx: Context) -> None:
 
 def _rencontre(ctx: Context, number: int) -> Rencontre:
     try:
-        rencontre = by_number(ctx.session, ctx.room_id, number)
+        rencontre = by_number(ctx.tx, ctx.room_id, number)
     except RencontreError as error:
         raise UsageError(error.message) from None
     if rencontre.status == RencontreStatus.CANCELLED:
@@ -95,7 +93,7 @@ def _opening(ctx: Context, seance: Seance, rencontre: Rencontre | None) -> str:
     agenda = [str(point) for point in rencontre.agenda] if rencontre else []
     when = ""
     if rencontre is not None:
-        day = lifecycle.occurrence_of_day(ctx.session, rencontre, _today(ctx), ctx.tz)
+        day = lifecycle.occurrence_of_day(ctx.tx, rencontre, _today(ctx), ctx.tz)
         when = format_when_fr(day or when_of(rencontre))
     return render("seance_ouverture.md.j2", ctx.config.minutes.templates_dir, number=seance.number,
                   title=seance.title, rencontre_number=rencontre.number if rencontre else None,
@@ -133,30 +131,19 @@ def point_suivant(ctx: Context, args: str) -> None:
 
 
 def _start_topic(ctx: Context, seance: Seance, title: str) -> None:
-    query = select(func.count()).select_from(Topic).where(Topic.seance_id == seance.id)
-    count = ctx.session.exec(query).one()
-    topic = Topic(seance_id=seance.id, position=count + 1, title=title, started_at=ctx.now)
-    ctx.session.add(topic)
-    ctx.session.flush()
-    seance.current_topic_id = topic.id
+    topic = lifecycle.start_topic(ctx.tx, seance, title, ctx.now)
     ctx.send(f"📌 **Point {topic.position}** : {md_line(title)}")
     ctx.react(capture.ACK)
 
 
 def _next_agenda_point(ctx: Context, seance: Seance) -> str:
     """The agenda entry after the current point (or the first one not yet taken)."""
-    rencontre = ctx.session.get(Rencontre, seance.rencontre_id) if seance.rencontre_id else None
-    agenda = [str(p).strip() for p in (rencontre.agenda if rencontre else []) if str(p).strip()]
+    agenda = lifecycle.agenda_of(ctx.tx, seance)
     prefix = _prefix(ctx)
     if not agenda:
         raise UsageError("cette séance n'a pas d'ordre du jour : donnez le titre, "
                          f"`{prefix}point <titre>`.")
-    current = ctx.session.get(Topic, seance.current_topic_id) if seance.current_topic_id else None
-    if current is not None and current.title in agenda:
-        index = agenda.index(current.title) + 1
-    else:
-        taken = set(ctx.session.exec(select(Topic.title).where(Topic.seance_id == seance.id)))
-        index = next((i for i, p in enumerate(agenda) if p not in taken), len(agenda))
+    index = lifecycle.next_agenda_index(ctx.tx, seance, agenda)
     if index >= len(agenda):
         raise UsageError("l'ordre du jour est terminé : pour un point de plus, "
                          f"`{prefix}point <titre>`.")
@@ -170,21 +157,21 @@ def _next_agenda_point(ctx: Context, seance: Seance) -> str:
          help="corriger les présent·e·s de la séance "
               "(avec -, retirer la personne ; plusieurs : virgules)")
 def presence(ctx: Context, args: str) -> None:
-    seance = capture.open_seance(ctx.session, ctx.room_id) or _latest(ctx)
+    seance = capture.open_seance(ctx.tx, ctx.room_id) or _latest(ctx)
     changes = [_presence_change(ctx, entry) for entry in args.split(",") if entry.strip()]
     if not changes:
         raise UsageError("indiquez la personne : @Prénom Nom, ou -@Prénom Nom pour la retirer.")
     lines = []
     for user, present in changes:
-        capture.correct_presence(ctx.session, seance, user, present, ctx.now)
-        name = person_name(load_profile(ctx.session, user), ctx.room.display_name(user))
+        attendance.correct_presence(ctx.tx, seance, user, present, ctx.now)
+        name = person_name(load_profile(ctx.tx, user), ctx.room.display_name(user))
         lines.append(f"{md_line(name)} : {'présent·e' if present else 'absent·e'}")
     ctx.reply(f"Présences corrigées (séance n°{seance.number}) : " + " ; ".join(lines) + ".")
 
 
 def _latest(ctx: Context) -> Seance:
     """Out of a séance, corrections go to the room's last one (before its minutes are out)."""
-    seance = capture.latest_seance(ctx.session, ctx.room_id)
+    seance = capture.latest_seance(ctx.tx, ctx.room_id)
     if seance is None:
         raise UsageError("il n'y a encore eu aucune séance dans ce salon.")
     return seance

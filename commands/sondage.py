@@ -15,10 +15,10 @@ import re
 from zoneinfo import ZoneInfo
 
 from bot.domain import polls
-from bot.engine.context import Context, Outgoing
+from bot.engine.context import Context
 from bot.engine.events import PollResponse
 from bot.engine.registry import PermissionDenied, UsageError, command, listen, subcommand
-from bot.storage.models import Poll, PollStatus, Rencontre
+from bot.storage.models import Poll, PollStatus
 from bot.support.text import excerpt, md_line
 
 USAGE_SHOW = "sondage"
@@ -35,7 +35,7 @@ def _refusal(error: polls.PollError) -> UsageError:
 
 
 def _count_text(ctx: Context, poll: Poll) -> str:
-    result = polls.count(ctx.session, poll)
+    result = polls.count(ctx.tx, poll)
     state = "en cours" if poll.status == PollStatus.OPEN else "clos"
     lines = [f"🗳️ **Sondage {state}** : {md_line(poll.question)}", ""]
     lines += polls.count_lines(poll, result)
@@ -57,18 +57,18 @@ def sondage(ctx: Context, args: str) -> None:
 
 
 def _show(ctx: Context) -> None:
-    poll = polls.running(ctx.session, ctx.room_id) or polls.latest(ctx.session, ctx.room_id)
+    poll = polls.running(ctx.tx, ctx.room_id) or polls.latest(ctx.tx, ctx.room_id)
     if poll is None:
         ctx.reply("Aucun sondage dans ce salon. L'animation en publie un avec "
-                  f"`{ctx.config.bot.command_prefix}{USAGE_CREATE}`.")
+                  f"`{ctx.prefix}{USAGE_CREATE}`.")
         return
     ctx.reply(_count_text(ctx, poll))
 
 
 def _create(ctx: Context, args: str) -> None:
     first, *lines = args.split("\n")
-    current = polls.running(ctx.session, ctx.room_id)
-    prefix = ctx.config.bot.command_prefix
+    current = polls.running(ctx.tx, ctx.room_id)
+    prefix = ctx.prefix
     if current is not None:
         raise UsageError(f"le sondage « {md_line(excerpt(current.question))} » est encore ouvert : "
                          f"clôturez-le d'abord avec `{prefix}sondage clore`.")
@@ -77,17 +77,13 @@ def _create(ctx: Context, args: str) -> None:
         options = polls.parse_options(lines, ctx.tz, ctx.now)
     except polls.PollError as error:
         raise _refusal(error) from None
-    poll = Poll(room_id=ctx.room_id, question=question, timezone=ctx.tz.key, options=options,
-                created_by=ctx.sender, created_at=ctx.now)
-    ctx.session.add(poll)
-    ctx.session.flush()
+    poll = polls.create(ctx.tx, ctx.room_id, question, options, ctx.tz, ctx.sender, ctx.now)
     ctx.reply("\n".join([
         f"🗳️ **Sondage** : {md_line(question)}", "",
         *polls.count_lines(poll, polls.Count([0] * len(options), 0)), "",
         "Votez dans le sondage qui suit (Element l'affiche avec des cases à cocher). "
         f"Les votes : `{prefix}sondage` ; pour clore : `{prefix}sondage clore`."]))
-    ctx.outgoing.append(Outgoing(ctx.room_id, polls.POLL_START, polls.start_content(poll),
-                                 tag=f"{polls.POLL_TAG}:{poll.id}"))
+    ctx.post(polls.POLL_START, polls.start_content(poll), tag=f"{polls.POLL_TAG}:{poll.id}")
 
 
 @subcommand("sondage", "clore", aliases=("close", "fermer"), usage=USAGE_CLOSE, facilitator=True,
@@ -95,18 +91,16 @@ def _create(ctx: Context, args: str) -> None:
 def sondage_clore(ctx: Context, args: str) -> None:
     if args.strip():
         raise UsageError(f"je ne comprends pas « {md_line(excerpt(args))} » : tapez "
-                         f"`{ctx.config.bot.command_prefix}sondage clore` seul.")
-    poll = polls.running(ctx.session, ctx.room_id)
+                         f"`{ctx.prefix}sondage clore` seul.")
+    poll = polls.running(ctx.tx, ctx.room_id)
     if poll is None:
         raise UsageError("aucun sondage n'est ouvert dans ce salon.")
     if poll.start_event_id is None:
         raise UsageError("le sondage n'est pas encore publié dans le salon ; réessayez dans un instant.")
-    poll.status, poll.closed_at = PollStatus.CLOSED, ctx.now
-    ctx.session.add(poll)
-    ctx.session.flush()
-    result = polls.count(ctx.session, poll)
+    polls.close(ctx.tx, poll, ctx.now)
+    result = polls.count(ctx.tx, poll)
     summary = _result_sentence(ctx, poll, result)
-    ctx.outgoing.append(Outgoing(ctx.room_id, polls.POLL_END, polls.end_content(poll, summary)))
+    ctx.post(polls.POLL_END, polls.end_content(poll, summary))
     ctx.reply(_count_text(ctx, poll) + "\n\n" + md_line(summary) + _next_step(ctx, result))
 
 
@@ -124,7 +118,7 @@ def _result_sentence(ctx: Context, poll: Poll, result: polls.Count) -> str:
 
 
 def _next_step(ctx: Context, result: polls.Count) -> str:
-    prefix = ctx.config.bot.command_prefix
+    prefix = ctx.prefix
     if len(result.winners) == 1:
         return f"  \nPour planifier la rencontre : `{prefix}rencontre planifier sondage [titre]`."
     if result.winners:
@@ -138,19 +132,19 @@ def _next_step(ctx: Context, result: polls.Count) -> str:
 def plan_from_poll(ctx: Context, rest: str) -> tuple[str, str, Poll]:
     """``!rencontre planifier sondage [n] [titre]`` → (date text, title, poll): the winning
     date of the room's latest poll, or option ``n`` (a tie, or the facilitator's choice)."""
-    poll = polls.latest(ctx.session, ctx.room_id)
-    prefix = ctx.config.bot.command_prefix
+    poll = polls.latest(ctx.tx, ctx.room_id)
+    prefix = ctx.prefix
     if poll is None:
         raise UsageError("aucun sondage dans ce salon.", USAGE_PLAN)
     if poll.status == PollStatus.OPEN:
         raise UsageError(f"le sondage est encore ouvert : clôturez-le d'abord avec "
                          f"`{prefix}sondage clore`.", USAGE_PLAN)
     if poll.rencontre_id is not None:
-        planned = ctx.session.get(Rencontre, poll.rencontre_id)
+        planned = polls.planned_rencontre(ctx.tx, poll)
         raise UsageError(f"la rencontre #{planned.number if planned else '?'} est déjà planifiée "
                          "d'après ce sondage.", USAGE_PLAN)
     match = NUMBER_RE.match(rest)
-    result = polls.count(ctx.session, poll)
+    result = polls.count(ctx.tx, poll)
     if match:
         digits = match["n"]
         chosen = int(digits) if len(digits) <= MAX_DIGITS else 0
@@ -177,8 +171,8 @@ def plan_from_poll(ctx: Context, rest: str) -> tuple[str, str, Poll]:
 def on_vote(ctx: Context, response: PollResponse) -> None:
     """A vote sent from a client: kept (silently) if it answers one of this room's polls
     before its end; the latest per person counts."""
-    poll = polls.by_start_event(ctx.session, response.poll_event_id)
+    poll = polls.by_start_event(ctx.tx, response.poll_event_id)
     if poll is None or poll.room_id != ctx.room_id:
         return
-    polls.record_vote(ctx.session, poll, response.event_id, response.sender, response.answers,
+    polls.record_vote(ctx.tx, poll, response.event_id, response.sender, response.answers,
                       response.timestamp)

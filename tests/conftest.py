@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.wiring import build_registry
 from bot.engine.context import Context
 from bot.engine.roomstate import RoomState
 from bot.storage.db import Database
@@ -66,16 +67,27 @@ def database(config):
 
 
 @pytest.fixture
-def make_ctx(config, db, room):
-    """A recording Context over the real temporary database; commit with ``ctx.session``."""
+def registry():
+    """The commands as the runtime has them (``bot.app.wiring``), fresh for each test: a
+    test may add a listener or a receiver to it."""
+    return build_registry()
+
+
+@pytest.fixture
+def make_ctx(config, db, room, registry):
+    """A recording Context over the real temporary database; commit with ``ctx.session``.
+    A Context is frozen: give what differs (``now=``, ``config=``…) as keywords."""
     sessions = []
 
-    def factory(sender: str = MEMBER, event_id: str = "$e1", facilitator: bool | None = None):
+    def factory(sender: str = MEMBER, event_id: str = "$e1", facilitator: bool | None = None,
+                **fields):
         session = db.session().__enter__()
         sessions.append(session)
         is_fac = room.power_level(sender) >= 50 if facilitator is None else facilitator
-        return Context(config=config, session=session, room=room, sender=sender, event_id=event_id,
-                       now=NOW, bot_user_id="@maillage:localhost", is_facilitator=is_fac)
+        defaults = dict(config=config, session=session, room=room, sender=sender, event_id=event_id,
+                        now=NOW, registry=registry, bot_user_id="@maillage:localhost",
+                        is_facilitator=is_fac)
+        return Context(**(defaults | fields))
 
     yield factory
     for session in sessions:

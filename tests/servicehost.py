@@ -7,7 +7,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from bot.engine.core import Core
+from bot.app.wiring import build_core
 from bot.engine.roomstate import RoomState
 
 BOT = "@maillage:localhost"
@@ -16,7 +16,7 @@ BOT = "@maillage:localhost"
 class FakeHost:
     def __init__(self, config, db, room: RoomState | None = None, now: datetime | None = None):
         self.config, self.db, self.bot_user_id, self.now = config, db, BOT, now
-        self.core = Core(config, db, BOT, clock=self.clock)
+        self.core = build_core(config, db, BOT, clock=self.clock)
         self.rooms = {room.room_id: room} if room else {}
         self.worker = ThreadPoolExecutor(max_workers=1)
         self.changes: list[asyncio.Event] = []

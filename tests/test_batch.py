@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
+from bot.app.wiring import build_core
 from bot.domain import capture
 from bot.engine import rooms
-from bot.engine.core import SET_ASIDE_AFTER, Core, EventRetry
+from bot.engine.core import SET_ASIDE_AFTER, EventRetry
 from bot.engine.events import Edit, Message, Reaction, Redaction
-from bot.engine.registry import REGISTRY
 from bot.storage.models import (
     Item,
     ItemEdit,
@@ -37,7 +37,7 @@ def message(number: int, body: str, sender: str = MEMBER) -> Message:
 @pytest.fixture
 def core(config, db, room):
     rooms.register(db, ROOM, NOW, None)   # as the runtime does when it joins
-    core = Core(config, db, BOT, clock=lambda: NOW)
+    core = build_core(config, db, BOT, clock=lambda: NOW)
     core.handle(Message("$open", ROOM, FACILITATOR, "!seance ouvrir", NOW), room)
     return core
 
@@ -134,7 +134,7 @@ def test_a_run_failing_at_its_commit_is_handled_again_alone_and_loses_nothing(co
             ctx.session.add(ItemEdit(event_id="$b1", item_event_id="$b1", text="x", edited_at=NOW))
 
     batch = [message(1, "avant"), message(2, "conflit"), message(3, "après")]
-    REGISTRY.listeners["message"].append(clash)
+    core.registry.listeners["message"].append(clash)
     try:
         for _ in range(SET_ASIDE_AFTER - 1):   # retried: the sync loop replays the batch
             with pytest.raises(EventRetry):
@@ -142,7 +142,7 @@ def test_a_run_failing_at_its_commit_is_handled_again_alone_and_loses_nothing(co
         core.handle_all(batch, room)
         core.handle_all(batch, room)            # replayed once more: nothing twice
     finally:
-        REGISTRY.listeners["message"].remove(clash)
+        core.registry.listeners["message"].remove(clash)
     assert discussion(db) == ["avant", "après"]
     with db.session() as session:
         assert [row.event_id for row in session.exec(select(SetAsideEvent))] == ["$b2"]
@@ -156,14 +156,14 @@ def test_a_crashing_event_in_a_run_is_set_aside_alone(core, db, room, caplog):
             raise RuntimeError("bug")
 
     batch = [message(1, "avant"), message(2, "poison"), message(3, "après")]
-    REGISTRY.listeners["message"].insert(0, boom)
+    core.registry.listeners["message"].insert(0, boom)
     try:
         for _ in range(SET_ASIDE_AFTER - 1):   # retried: the sync loop replays the batch
             with pytest.raises(EventRetry):
                 core.handle_all(batch, room)
         core.handle_all(batch, room)
     finally:
-        REGISTRY.listeners["message"].remove(boom)
+        core.registry.listeners["message"].remove(boom)
     assert discussion(db) == ["avant", "après"]
     with db.session() as session:
         assert [row.event_id for row in session.exec(select(SetAsideEvent))] == ["$b2"]
@@ -199,10 +199,10 @@ def test_a_row_kept_from_an_earlier_event_is_saved_when_changed(core, db, room):
             capture.open_seance(ctx.session, ctx.room_id).title = "Titre changé"
 
     core.handle(message(1, "premier"), room)         # caches the open séance
-    REGISTRY.listeners["message"].append(rename)
+    core.registry.listeners["message"].append(rename)
     try:
         core.handle(message(2, "renomme"), room)
     finally:
-        REGISTRY.listeners["message"].remove(rename)
+        core.registry.listeners["message"].remove(rename)
     with db.session() as session:
         assert session.exec(select(Seance)).one().title == "Titre changé"

@@ -68,7 +68,7 @@ def subscribe(session, user_id: str, email: str = "") -> None:
 
 
 def run(ctx, text: str) -> None:
-    dispatch(ctx, parse_invocation(text, "!"))
+    dispatch(ctx, parse_invocation(text, "!", ctx.registry))
 
 
 def files(ctx) -> list:
@@ -168,7 +168,7 @@ def test_subscribers_who_left_the_room_get_nothing(make_ctx):
 
 def test_no_email_without_email_config(make_ctx):
     ctx = make_ctx(sender=FACILITATOR)
-    ctx.config = replace(ctx.config, email=None)
+    ctx = replace(ctx, config=replace(ctx.config, email=None))
     subscribe(ctx.session, MEMBER, "anabela@ville-beauvais.fr")
     rencontre_changed.send(ctx, add_rencontre(ctx.session), "created")
     assert [o.dm_user for o in files(ctx)] == [None, MEMBER]
@@ -224,7 +224,7 @@ def test_organizer_is_the_bot(make_ctx):
     assert organizer == {"cn": "Cités éducatives des Hauts-de-France", "address": f"mailto:{SENDER}"}
 
     ctx.outgoing.clear()
-    ctx.config = replace(ctx.config, email=None)
+    ctx = replace(ctx, config=replace(ctx.config, email=None))
     rencontre_changed.send(ctx, rencontre, "modified")
     organizer = parsed(files(ctx)[0].file_data, "PUBLISH")["organizer"]
     assert organizer["address"] == f"https://matrix.to/#/{BOT}"
@@ -390,7 +390,7 @@ def test_subscribe_sends_planned_rencontres_once(make_ctx):
 
 def test_subscribe_without_email_config_keeps_no_address(make_ctx):
     ctx = make_ctx()
-    ctx.config = replace(ctx.config, email=None)
+    ctx = replace(ctx, config=replace(ctx.config, email=None))
     run(ctx, "!abonner anabela@ville-beauvais.fr")
     assert subscriber(ctx.session).email == ""
     assert "pas activé" in ctx.replies[-1]

@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
+from bot.app.wiring import SENT_HOOKS, build_core
 from bot.domain import capture
-from bot.domain.capture import MeteoSummary, attendance, meteo_summary, parse_mood, trend
+from bot.domain.attendance import attendance
+from bot.domain.capture import parse_mood
+from bot.domain.meteo import MeteoSummary, meteo_summary, trend
 from bot.engine import outbox
-from bot.engine.core import Core
 from bot.engine.events import Edit, Message, Redaction, parse_event
 from bot.matrix.devclient import Pill, edit_content, message_content
 from bot.storage.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Seance, Topic
@@ -28,7 +30,7 @@ class Room:
 
     def __init__(self, config, db, room):
         self.db, self.room = db, room
-        self.core = Core(config, db, BOT, clock=lambda: self.now)
+        self.core = build_core(config, db, BOT, clock=lambda: self.now)
         self.now = NOW
         self.count = 0
 
@@ -68,7 +70,7 @@ class Room:
         with self.db.session() as session:
             seance = session.exec(select(Seance).order_by(col(Seance.id).desc())).first()
             row = session.exec(select(Outbox).where(Outbox.tag == f"meteo:{seance.id}")).one()
-        outbox.mark_sent(self.db, row.id, f"$prompt{seance.id}")
+        outbox.mark_sent(self.db, row.id, f"$prompt{seance.id}", SENT_HOOKS)
         return f"$prompt{seance.id}"
 
     def items(self) -> list[Item]:

@@ -9,8 +9,8 @@ import docx
 import pytest
 from sqlmodel import select
 
+from bot.app.wiring import build_core, build_registry
 from bot.engine.context import Context
-from bot.engine.core import Core
 from bot.engine.events import Message
 from bot.engine.registry import (
     PERMISSION_REPLY,
@@ -20,9 +20,9 @@ from bot.engine.registry import (
     parse_invocation,
 )
 from bot.minutes.export import MEDIA_TYPES
+from bot.minutes.summary import LONG_MARKDOWN
 from bot.storage.db import Database
 from bot.storage.models import CalendarFeed, Item, ItemKind, Outbox, Publication, Seance
-from commands.cr import LONG_MARKDOWN
 from tests.conftest import make_config
 from tests.pdfcheck import pdf_text
 from tests.test_minutes_build import (
@@ -48,8 +48,9 @@ def run(database, config, text: str, sender: str = MAITA, now: datetime = NOW) -
     with database.session() as session:
         state = room_state()
         ctx = Context(config=config, session=session, room=state, sender=sender, event_id="$cmd", now=now,
-                      bot_user_id="@maillage:localhost", is_facilitator=state.power_level(sender) >= 50)
-        dispatch(ctx, parse_invocation(text, "!"))
+                      registry=build_registry(), bot_user_id="@maillage:localhost",
+                      is_facilitator=state.power_level(sender) >= 50)
+        dispatch(ctx, parse_invocation(text, "!", ctx.registry))
         return ctx
 
 
@@ -138,8 +139,8 @@ def test_no_seance_yet(config, db):
     with db.session() as session:
         state = room_state()
         ctx = Context(config=config, session=session, room=state, sender=MAITA, event_id="$cmd", now=NOW,
-                      is_facilitator=True)
-        dispatch(ctx, parse_invocation("!cr publier", "!"))
+                      registry=build_registry(), is_facilitator=True)
+        dispatch(ctx, parse_invocation("!cr publier", "!", ctx.registry))
     assert "Aucune séance" in ctx.replies[0] and "!seance ouvrir" in ctx.replies[0]
 
 
@@ -268,7 +269,7 @@ def test_long_minutes_are_summarised(database, config):
 def test_members_are_refused_and_nothing_is_published(database, config):
     with pytest.raises(PermissionDenied):
         run(database, config, "!cr publier", sender=ANABELA)
-    core = Core(config, database, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, database, "@maillage:localhost", clock=lambda: NOW)
     for n, text in enumerate(("!cr publier", "!cr", "!minutes")):
         event = Message(f"$m{n}", ROOM, ANABELA, text, NOW)
         assert core.handle(event, room_state()) == 1
@@ -279,7 +280,7 @@ def test_members_are_refused_and_nothing_is_published(database, config):
 
 
 def test_publication_through_the_core_queues_the_files(database, config):
-    core = Core(config, database, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, database, "@maillage:localhost", clock=lambda: NOW)
     core.handle(Message("$pub", ROOM, MAITA, "!cr publier", NOW), room_state())
     with database.session() as session:
         rows = session.exec(select(Outbox).order_by(Outbox.id)).all()

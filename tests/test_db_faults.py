@@ -14,10 +14,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col, select
 
 from bot.app.runtime import Runtime
+from bot.app.wiring import build_core
 from bot.engine import outbox
-from bot.engine.core import INTERNAL_ERROR_REPLY, SET_ASIDE_AFTER, Core, EventRetry
+from bot.engine.core import INTERNAL_ERROR_REPLY, SET_ASIDE_AFTER, EventRetry
 from bot.engine.events import Message
-from bot.engine.registry import REGISTRY
 from bot.engine.services import wait_event
 from bot.storage.db import is_transient
 from bot.storage.models import Item, Outbox, ProcessedEvent, SetAsideEvent
@@ -65,16 +65,16 @@ def test_deterministic_errors(error):
 
 # --- the core ------------------------------------------------------------------------------------
 
-def failing_listener(monkeypatch, errors: list[BaseException]):
-    """The message listeners raise ``errors`` in turn, then behave normally again."""
-    real = REGISTRY.notify
+def failing_listener(monkeypatch, core, errors: list[BaseException]):
+    """The core's message listeners raise ``errors`` in turn, then behave normally again."""
+    real = core.registry.notify
 
     def notify(kind, ctx, record):
         if kind == "message" and errors:
             raise errors.pop(0)
         return real(kind, ctx, record)
 
-    monkeypatch.setattr(REGISTRY, "notify", notify)
+    monkeypatch.setattr(core.registry, "notify", notify)
 
 
 def is_processed(db, event_id: str) -> bool:
@@ -96,8 +96,8 @@ def replies(db, event_id: str) -> list[str]:
 def test_a_locked_database_leaves_the_message_unprocessed_until_it_is_captured(
         config, db, room, make_ctx, monkeypatch):
     open_seance(make_ctx)
-    core = Core(config, db, BOT, clock=lambda: NOW)
-    failing_listener(monkeypatch, [locked(), locked()])
+    core = build_core(config, db, BOT, clock=lambda: NOW)
+    failing_listener(monkeypatch, core, [locked(), locked()])
     message = Message("$msg", ROOM, MEMBER, "Un message pendant le verrou", NOW)
     for _ in range(2):
         with pytest.raises(OperationalError):
@@ -108,7 +108,7 @@ def test_a_locked_database_leaves_the_message_unprocessed_until_it_is_captured(
 
 
 def test_a_command_during_a_lock_is_answered_normally_afterwards(config, db, room, monkeypatch):
-    core = Core(config, db, BOT, clock=lambda: NOW)
+    core = build_core(config, db, BOT, clock=lambda: NOW)
     real_finish = core._finish
     failures = [locked()]
 
@@ -130,8 +130,8 @@ def test_a_command_during_a_lock_is_answered_normally_afterwards(config, db, roo
 def test_a_repeating_error_sets_the_message_aside_and_the_summary_reports_it(
         config, db, room, make_ctx, monkeypatch):
     seance = open_seance(make_ctx)
-    core = Core(config, db, BOT, clock=lambda: NOW)
-    failing_listener(monkeypatch, [KeyError("bug") for _ in range(SET_ASIDE_AFTER)])
+    core = build_core(config, db, BOT, clock=lambda: NOW)
+    failing_listener(monkeypatch, core, [KeyError("bug") for _ in range(SET_ASIDE_AFTER)])
     message = Message("$poison", ROOM, MEMBER, "Message qui fait planter la capture", NOW)
     for _ in range(SET_ASIDE_AFTER - 1):
         with pytest.raises(EventRetry):
@@ -152,8 +152,8 @@ def test_a_repeating_error_sets_the_message_aside_and_the_summary_reports_it(
 
 def test_an_error_that_goes_away_is_not_set_aside(config, db, room, make_ctx, monkeypatch):
     open_seance(make_ctx)
-    core = Core(config, db, BOT, clock=lambda: NOW)
-    failing_listener(monkeypatch, [KeyError("once")])
+    core = build_core(config, db, BOT, clock=lambda: NOW)
+    failing_listener(monkeypatch, core, [KeyError("once")])
     message = Message("$flaky", ROOM, MEMBER, "Un message capturé au deuxième essai", NOW)
     with pytest.raises(EventRetry):
         core.handle(message, room)
@@ -165,7 +165,7 @@ def test_an_error_that_goes_away_is_not_set_aside(config, db, room, make_ctx, mo
 
 
 def test_a_command_failing_every_time_gets_the_internal_error_reply_once(config, db, room, monkeypatch):
-    core = Core(config, db, BOT, clock=lambda: NOW)
+    core = build_core(config, db, BOT, clock=lambda: NOW)
     monkeypatch.setattr("bot.engine.core.dispatch", lambda ctx, invocation: {}["bug"])
     command = Message("$bad", ROOM, MEMBER, "!aide", NOW)
     for _ in range(SET_ASIDE_AFTER - 1):
@@ -182,10 +182,10 @@ async def test_the_outbox_survives_a_database_error_and_sends_each_reply_once(co
     real_mark_sent = outbox.mark_sent
     failures = [locked(), locked()]
 
-    def mark_sent(db, row_id, event_id):
+    def mark_sent(db, row_id, event_id, hooks):
         if failures:
             raise failures.pop()   # sent, but the database refuses to record it
-        return real_mark_sent(db, row_id, event_id)
+        return real_mark_sent(db, row_id, event_id, hooks)
 
     monkeypatch.setattr(outbox, "mark_sent", mark_sent)
     matrix = ScriptedMatrix(config.matrix.store_path, batches())

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot.domain.capture import attendance
+from bot.domain.attendance import attendance
 from bot.matrix.devclient import Pill
 from bot.storage.db import Database
 from bot.storage.models import Item, ItemEdit, ItemKind, Seance, SeanceStatus, Topic

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.engine.core import Core
+from bot.app.wiring import build_core
 from bot.engine.events import Message
-from bot.minutes.build import build_view
+from bot.minutes.load import build_view
 from bot.minutes.render import render_html, render_markdown
 from bot.storage.models import Fiche, Outbox, Seance
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
@@ -42,7 +42,7 @@ def room(room):
 
 @pytest.fixture
 def say(config, db, room, clock):
-    core = Core(config, db, BOT, clock=lambda: clock.now)
+    core = build_core(config, db, BOT, clock=lambda: clock.now)
     counter = itertools.count()
 
     def send(sender: str, text: str) -> str:

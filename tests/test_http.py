@@ -149,14 +149,15 @@ async def test_conditional_requests(server, db):
 
 
 async def test_new_link_revokes_the_old_token(server, db, config, room):
+    from bot.app.wiring import build_registry
     from bot.engine.context import Context
 
     old = token_for(db)
     assert (await get(f"{server}/calendar/{old}.ics"))[0] == 200
     with db.session() as session:
         ctx = Context(config=config, session=session, room=room, sender=FACILITATOR, event_id="$n",
-                      now=NOW, is_facilitator=True)
-        dispatch(ctx, parse_invocation("!agenda nouveau-lien", "!"))
+                      now=NOW, registry=build_registry(), is_facilitator=True)
+        dispatch(ctx, parse_invocation("!agenda nouveau-lien", "!", ctx.registry))
     new = token_for(db)
     assert new != old
     assert (await get(f"{server}/calendar/{old}.ics"))[0] == 404

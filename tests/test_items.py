@@ -7,12 +7,13 @@ temporary database; bad input must raise a French ``UsageError`` and store nothi
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import col, select
 
-from bot.engine.core import Core
+from bot.app.wiring import build_core
 from bot.engine.events import Message, parse_event
 from bot.engine.registry import UsageError, dispatch, parse_invocation
 from bot.matrix.devclient import Pill, message_content
@@ -27,7 +28,7 @@ FRIDAY = date(2026, 11, 27)          # NOW is Saturday 21 November 2026
 def run(make_ctx, text: str, sender: str = MEMBER, event_id: str | None = None):
     """Run one command as ``sender`` and commit it, like the core would."""
     ctx = make_ctx(sender=sender, event_id=event_id or f"$ev{next(_ids)}")
-    dispatch(ctx, parse_invocation(text, "!"))
+    dispatch(ctx, parse_invocation(text, "!", ctx.registry))
     ctx.session.commit()
     return ctx
 
@@ -38,14 +39,14 @@ def element_ctx(make_ctx, content: dict, sender: str = MEMBER):
     source = {"type": "m.room.message", "event_id": event_id, "sender": sender, "content": content}
     message = parse_event(source, ROOM)
     ctx = make_ctx(sender=sender, event_id=event_id)
-    ctx.mentions, ctx.formatted_body = message.mentions, message.formatted_body
+    ctx = replace(ctx, mentions=message.mentions, formatted_body=message.formatted_body)
     return ctx, message.body
 
 
 def run_element(make_ctx, content: dict, sender: str = MEMBER):
     """Run Element's content as a command and commit it, like the core would."""
     ctx, body = element_ctx(make_ctx, content, sender)
-    dispatch(ctx, parse_invocation(body, "!"))
+    dispatch(ctx, parse_invocation(body, "!", ctx.registry))
     ctx.session.commit()
     return ctx
 
@@ -54,7 +55,7 @@ def refused(make_ctx, text: str, sender: str = MEMBER) -> str:
     """Run a command that must be refused; returns the French reason."""
     ctx = make_ctx(sender=sender, event_id=f"$ev{next(_ids)}")
     with pytest.raises(UsageError) as caught:
-        dispatch(ctx, parse_invocation(text, "!"))
+        dispatch(ctx, parse_invocation(text, "!", ctx.registry))
     ctx.session.rollback()
     assert not [o for o in ctx.outgoing if o.event_type == "m.reaction"]
     return caught.value.message
@@ -321,7 +322,7 @@ def test_action_with_two_pills_is_refused(make_ctx, db, seance, quentin):
                               " relancent la mairie")
     ctx, body = element_ctx(make_ctx, content)
     with pytest.raises(UsageError) as caught:
-        dispatch(ctx, parse_invocation(body, "!"))
+        dispatch(ctx, parse_invocation(body, "!", ctx.registry))
     ctx.session.rollback()
     assert "une seule" in caught.value.message and items(db) == []
 
@@ -429,7 +430,7 @@ def test_item_commands_after_closing_say_none_is_open(make_ctx, db, seance, text
 # --- through the core: the answer, the rollback, the presence -------------------------------------
 
 def test_bad_input_through_the_core_is_answered_in_french_and_stores_nothing(config, db, room):
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
 
     def say(body, event_id, sender=MEMBER):
         core.handle(Message(event_id, ROOM, sender, body, NOW), room)

@@ -35,10 +35,7 @@ MATRIX_USERS = ("bot.ops", "bot.app")
 MATRIX_MAY_USE = ("bot.support",)
 
 # Crossings still to remove; each entry is "importer -> imported" (modules).
-KNOWN_CROSSINGS: set[str] = {
-    "bot.engine.core -> commands",         # the registry is filled by importing commands
-    "bot.engine.core -> bot.domain.seance",  # set_aside is called by name
-}
+KNOWN_CROSSINGS: set[str] = set()
 
 
 def package_of(module: str) -> str | None:

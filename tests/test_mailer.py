@@ -25,7 +25,6 @@ from bot.calendar import mailer
 from bot.ops.devserver import free_port
 from bot.storage.models import EmailOutbox, Rencontre, RencontreStatus, Subscriber
 from bot.support.signals import rencontre_changed
-from commands import calendrier  # noqa: F401  (delivers on rencontre_changed)
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
 from tests.servicehost import FakeHost

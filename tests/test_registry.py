@@ -6,27 +6,28 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.engine.core import SET_ASIDE_AFTER, Core, EventRetry
+from bot.app.wiring import build_core
+from bot.engine.core import SET_ASIDE_AFTER, EventRetry
 from bot.engine.events import Message
-from bot.engine.registry import REGISTRY, parse_invocation, shorten_quotes
+from bot.engine.registry import parse_invocation, shorten_quotes
 from bot.storage.models import Outbox, Profile
 from tests.conftest import MEMBER, NOW, ROOM
 
 
-def test_matching_is_exact_word_and_accent_insensitive():
-    assert REGISTRY.find("PROFIL") is REGISTRY.find("profile") is REGISTRY.find("profil")
-    assert REGISTRY.find("profils") is None  # no startswith matching
-    assert REGISTRY.find("Aidé") is REGISTRY.find("aide")
-    assert parse_invocation("!aide   profil", "!").args == "profil"
-    assert parse_invocation("bonjour !aide", "!") is None
-    assert parse_invocation("#hashtag quelconque", "!") is None  # only registered #aliases
+def test_matching_is_exact_word_and_accent_insensitive(registry):
+    assert registry.find("PROFIL") is registry.find("profile") is registry.find("profil")
+    assert registry.find("profils") is None  # no startswith matching
+    assert registry.find("Aidé") is registry.find("aide")
+    assert parse_invocation("!aide   profil", "!", registry).args == "profil"
+    assert parse_invocation("bonjour !aide", "!", registry) is None
+    assert parse_invocation("#hashtag quelconque", "!", registry) is None  # only registered #aliases
 
 
-def test_every_command_has_usage_and_help_in_the_generated_help(make_ctx):
+def test_every_command_has_usage_and_help_in_the_generated_help(make_ctx, registry):
     ctx = make_ctx()
-    REGISTRY.find("aide").handler(ctx, "")
+    registry.find("aide").handler(ctx, "")
     help_text = ctx.replies[0]
-    for command in REGISTRY.commands:
+    for command in registry.commands:
         if command.handler is not None:
             usages = (command.usage,) if isinstance(command.usage, str) else command.usage
             for usage in usages:
@@ -45,7 +46,7 @@ def outbox_bodies(db):
 
 
 def test_bad_input_gets_a_french_answer_and_changes_nothing(config, db, room):
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
     handle(core, room, "!profil Cheffe de projet ; CE Beauvais", "$ok")
     handle(core, room, "!profil ; CE Soissons", "$empty")          # empty function
     handle(core, room, "!profil " + "x" * 200 + " ; CE", "$long")  # too long
@@ -67,7 +68,7 @@ def test_bad_input_gets_a_french_answer_and_changes_nothing(config, db, room):
 
 
 def test_refusals_quote_at_most_an_excerpt(config, db, room):
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
     handle(core, room, "!aide " + "y" * 19_900, "$aide")
     handle(core, room, "!" + "w" * 19_900, "$unknown")
     handle(core, room, "!abonner " + "a@" * 9_000, "$mail")   # quoted by bot.calendar.mailer
@@ -83,7 +84,7 @@ def test_shorten_quotes_cuts_long_quotations_without_breaking_an_escape():
 
 
 def test_template_and_markup_in_input_are_inert(config, db, room):
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
     handle(core, room, "!profil {{ 7*7 }} <script>alert(1)</script> ; **CE** {% raw %}", "$x")
     with db.session() as session:
         row = session.exec(select(Outbox)).one()
@@ -93,14 +94,14 @@ def test_template_and_markup_in_input_are_inert(config, db, room):
 
 
 def test_each_event_is_handled_once(config, db, room):
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
     assert handle(core, room, "!aide", "$same") == 1
     assert handle(core, room, "!aide", "$same") == 0
     assert len(outbox_bodies(db)) == 1
 
 
 def test_facilitator_rights(config, room):
-    core = Core(config, None, "@maillage:localhost")
+    core = build_core(config, None, "@maillage:localhost")
     assert core.is_facilitator(room, "@maita:localhost")
     assert not core.is_facilitator(room, MEMBER)
     room.room_version, room.creators = "12", frozenset({MEMBER})
@@ -116,9 +117,9 @@ def test_a_crashing_listener_is_retried_then_set_aside_without_stopping_the_bot(
         ctx.session.add(Profile(user_id="@ghost:localhost", updated_at=NOW))
         raise RuntimeError("bug")
 
-    REGISTRY.listeners["message"].insert(0, boom)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core.registry.listeners["message"].insert(0, boom)
     try:
-        core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
         # A crash may be an outage in disguise: retried (the sync loop replays the batch),
         # then set aside once it has failed the same way SET_ASIDE_AFTER times in a row.
         for _ in range(SET_ASIDE_AFTER - 1):
@@ -127,16 +128,16 @@ def test_a_crashing_listener_is_retried_then_set_aside_without_stopping_the_bot(
         assert handle(core, room, "un message", "$poison") == 0
         assert "event set aside" in caplog.text
     finally:
-        REGISTRY.listeners["message"].remove(boom)
+        core.registry.listeners["message"].remove(boom)
     assert handle(core, room, "!aide", "$next") == 1
     with db.session() as session:
         assert session.get(ProcessedEvent, "$poison") is not None   # not replayed forever
         assert session.get(Profile, "@ghost:localhost") is None      # its changes rolled back
 
 
-def test_profile_hint_names_only_what_is_missing(make_ctx):
+def test_profile_hint_names_only_what_is_missing(make_ctx, registry):
     ctx = make_ctx()
-    REGISTRY.find("profil").subcommands["nom"].handler(ctx, "Mme De Castro Anabela")
+    registry.find("profil").subcommands["nom"].handler(ctx, "Mme De Castro Anabela")
     assert "!profil <fonction> ; <structure>" in ctx.replies[-1] and "!profil nom" not in ctx.replies[-1]
-    REGISTRY.find("profil").handler(ctx, "Cheffe de projet ; CE Beauvais")
+    registry.find("profil").handler(ctx, "Cheffe de projet ; CE Beauvais")
     assert "Pour compléter" not in ctx.replies[-1]

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from bot.app.wiring import SENT_HOOKS, build_core
 from bot.domain.rencontres import RencontreError, parse_fields, parse_mode, split_number
 from bot.engine import outbox
-from bot.engine.core import Core
 from bot.engine.events import Message, Reaction, Redaction
 from bot.engine.registry import PERMISSION_REPLY, UsageError, dispatch, parse_invocation
 from bot.storage.models import (
@@ -49,7 +49,7 @@ PLAN = ("!rencontre planifier 9 juin 2027 14h-17h\n"
 
 def run(ctx, text: str):
     """A command as the core runs it (the core commits; here the test does)."""
-    dispatch(ctx, parse_invocation(text, "!"))
+    dispatch(ctx, parse_invocation(text, "!", ctx.registry))
     ctx.session.commit()
     return ctx
 
@@ -82,8 +82,8 @@ def snapshot(db) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def core(config, db):
-    return Core(config, db, BOT, clock=lambda: NOW)
+def core(config, db, registry):
+    return build_core(config, db, BOT, registry, clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -103,16 +103,15 @@ def say(core, db, room):
 
 
 @pytest.fixture
-def changes():
+def changes(registry):
     """What was sent on ``rencontre_changed`` (number, change, extra arguments)."""
     seen = []
 
     def receiver(ctx, rencontre, change, **extra):
         seen.append((rencontre.number, change, extra))
 
-    rencontre_changed.connect(receiver)
-    yield seen
-    rencontre_changed.receivers.remove(receiver)
+    registry.connect(rencontre_changed, receiver)
+    return seen
 
 
 @pytest.fixture
@@ -305,13 +304,11 @@ def test_nothing_to_answer_without_an_upcoming_rencontre(say, db, text):
 
 def test_cancelled_or_past_rencontres_take_no_answer(say, make_ctx, db):
     say(FACILITATOR, PLAN)
-    later = make_ctx(MEMBER)
-    later.now = datetime(2027, 6, 9, 13, 30, tzinfo=UTC)  # 15h30 in Paris: under way, still open
+    later = make_ctx(MEMBER, now=datetime(2027, 6, 9, 13, 30, tzinfo=UTC))  # 15h30 in Paris: under way, still open
     run(later, "!inscription 1")
-    after = make_ctx(MEMBER, "$after")
-    after.now = datetime(2027, 6, 9, 15, 1, tzinfo=UTC)  # it ended at 15:00 UTC
+    after = make_ctx(MEMBER, "$after", now=datetime(2027, 6, 9, 15, 1, tzinfo=UTC))  # it ended at 15:00 UTC
     with pytest.raises(UsageError, match="déjà passée"):
-        dispatch(after, parse_invocation("!excuse 1", "!"))
+        dispatch(after, parse_invocation("!excuse 1", "!", after.registry))
     say(FACILITATOR, "!rencontre annuler 1")
     [reply] = say(OTHER, "!inscription 1")
     assert "est annulée" in reply
@@ -343,8 +340,7 @@ def test_numbers_are_per_room(say, core, db, room):
 
 
 def test_modify_changes_fields_grows_sequence_and_reannounces(make_ctx, planned, db, changes):
-    ctx = make_ctx(FACILITATOR, "$edit")
-    ctx.now = NOW + timedelta(hours=1)
+    ctx = make_ctx(FACILITATOR, "$edit", now=NOW + timedelta(hours=1))
     run(ctx, "!rencontre modifier #1\ndate: 10 juin 2027 9h-12h\nmode: hybride\nlieu: Lille\nodj: Un seul point")
     [rencontre] = rencontres_in(db)
     assert rencontre.start_at == datetime(2027, 6, 10, 7, 0, tzinfo=UTC)
@@ -402,7 +398,7 @@ def test_cancel_one_date_of_a_series(make_ctx, series, db, changes):
 
     again = make_ctx(FACILITATOR, "$again")
     with pytest.raises(UsageError, match="pas de date à venir le 14 juillet 2027"):
-        dispatch(again, parse_invocation("!rencontre annuler 1 le 14 juillet 2027", "!"))
+        dispatch(again, parse_invocation("!rencontre annuler 1 le 14 juillet 2027", "!", again.registry))
 
 
 @pytest.mark.parametrize("text", ["!rencontre annuler 1 le 31 février", "!rencontre annuler 1 le 32 janvier",
@@ -551,7 +547,7 @@ def announced(say, db):
     say(FACILITATOR, PLAN)
     with db.session() as session:
         row = session.exec(select(Outbox).where(Outbox.tag == "announce:1")).one()
-    outbox.mark_sent(db, row.id, "$announce")
+    outbox.mark_sent(db, row.id, "$announce", SENT_HOOKS)
     return "$announce"
 
 

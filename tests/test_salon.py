@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from bot.app.wiring import build_core
 from bot.calendar import invites as calendar
 from bot.domain.reminders import plan_rencontre
 from bot.domain.zones import ZoneError, parse_zone, zone_suffix
-from bot.engine.core import Core
 from bot.engine.events import Message
 from bot.engine.registry import PERMISSION_REPLY
 from bot.storage.models import Outbox, Rencontre, Room
@@ -25,7 +25,7 @@ BOT = "@maillage:localhost"
 
 @pytest.fixture
 def core(config, db):
-    return Core(config, db, BOT, clock=lambda: NOW)
+    return build_core(config, db, BOT, clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ def test_feed_and_organizer_carry_the_room_network(say, db, config):
 
 
 def test_minutes_header_in_the_room_zone_and_network(say, db, config, room):
-    from bot.minutes.build import build_view
+    from bot.minutes.load import build_view
     from bot.storage.models import Seance
     say(FACILITATOR, "!salon fuseau Guyane")
     say(FACILITATOR, "!salon reseau Cités éducatives de Guyane")

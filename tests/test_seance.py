@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
+from bot.app.wiring import build_core
 from bot.domain import seance as seance_service
-from bot.domain.capture import attendance
-from bot.engine.core import Core
+from bot.domain.attendance import attendance
 from bot.engine.events import Message
 from bot.engine.registry import (
     PERMISSION_REPLY,
@@ -135,8 +135,8 @@ def test_members_may_not_open_or_close(config, db, room, make_ctx):
     ctx = make_ctx(sender=MEMBER)
     for text in ("!seance ouvrir", "!startmeeting", "!point suivant", "!presence @Anabela De Castro"):
         with pytest.raises(PermissionDenied):
-            dispatch(ctx, parse_invocation(text, "!"))
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+            dispatch(ctx, parse_invocation(text, "!", ctx.registry))
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
     core.handle(Message("$try", ROOM, MEMBER, "!seance ouvrir", NOW), room)
     with db.session() as session:
         [reply] = session.exec(select(Outbox)).all()
@@ -200,17 +200,14 @@ def test_presence_after_closing_corrects_the_last_seance(make_ctx, db):
 
 # --- closing ------------------------------------------------------------------------------------
 
-def test_closing_stops_capture_and_posts_a_summary(make_ctx, db):
+def test_closing_stops_capture_and_posts_a_summary(make_ctx, db, registry):
     closed = []
-    signals.seance_closed.connect(listener := lambda ctx, seance: closed.append(seance.number))
-    try:
-        open_seance(make_ctx)
-        run(make_ctx, "!meteo 4 bien")
-        run(make_ctx, "!action une")
-        run(make_ctx, "!action deux")
-        ctx = run(make_ctx, "#endmeeting", sender=FACILITATOR)
-    finally:
-        signals.seance_closed.receivers.remove(listener)
+    registry.connect(signals.seance_closed, lambda ctx, seance: closed.append(seance.number))
+    open_seance(make_ctx)
+    run(make_ctx, "!meteo 4 bien")
+    run(make_ctx, "!action une")
+    run(make_ctx, "!action deux")
+    ctx = run(make_ctx, "#endmeeting", sender=FACILITATOR)
     [seance] = seances(db)
     assert (seance.status, seance.closed_at) == (SeanceStatus.CLOSED, NOW)
     summary = ctx.replies[0]
@@ -258,7 +255,7 @@ def test_autoclose_of_a_repeated_rencontre_uses_the_days_occurrence(make_ctx, db
 
 def test_the_autoclose_job_closes_once_and_leaves_a_closed_seance_alone(config, db, room, make_ctx):
     seance = open_seance(make_ctx)
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW + timedelta(hours=13))
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW + timedelta(hours=13))
     job = f"autoclose:{seance.id}"
     assert core.run_job(job, room, lambda ctx: seance_service.close_by_itself(seance.id, ctx)) >= 1
     assert core.run_job(job, room, lambda ctx: seance_service.close_by_itself(seance.id, ctx)) == 0
@@ -305,7 +302,7 @@ def test_registered_people_who_react_are_present(config, db, room, make_ctx):
                              ("@excusee:localhost", RsvpStatus.EXCUSED)):
             session.add(Registration(rencontre_id=rencontre, user_id=user, status=status, updated_at=NOW))
     seance = open_seance(make_ctx)
-    core = Core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
     for n, user in enumerate(("@inscrite:localhost", "@curieux:localhost", "@excusee:localhost")):
         core.handle(Reaction(f"$r{n}", ROOM, user, "$something", "👍", NOW), room)
     with db.session() as session:
@@ -318,15 +315,15 @@ def test_registered_people_who_react_are_present(config, db, room, make_ctx):
 def test_point_suivant_refuses_trailing_text(make_ctx):
     ctx = make_ctx(sender=FACILITATOR)
     with pytest.raises(UsageError, match="ne prend pas de texte"):
-        dispatch(ctx, parse_invocation("!point suivant et dernier", "!"))
+        dispatch(ctx, parse_invocation("!point suivant et dernier", "!", ctx.registry))
 
 
 def test_actu_reseau_is_local_news_not_regional(make_ctx):
     ctx = make_ctx(sender=FACILITATOR)
-    dispatch(ctx, parse_invocation("!seance ouvrir Séance libre", "!"))
+    dispatch(ctx, parse_invocation("!seance ouvrir Séance libre", "!", ctx.registry))
     ctx.session.commit()
     member = make_ctx(event_id="$actu")
-    dispatch(member, parse_invocation("!actu Réseau REP+ : nouvelle coordination", "!"))
+    dispatch(member, parse_invocation("!actu Réseau REP+ : nouvelle coordination", "!", member.registry))
     member.session.commit()
     item = member.session.exec(select(Item).where(Item.event_id == "$actu")).one()
     assert (item.kind, item.text) == (ItemKind.ACTU_LOCALE, "Réseau REP+ : nouvelle coordination")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from bot.app.wiring import build_core
 from bot.domain import polls
-from bot.engine.core import Core
 from bot.engine.events import Message, PollResponse, parse_event
 from bot.engine.registry import PERMISSION_REPLY
 from bot.storage.models import Outbox, Poll, PollVote, Rencontre
@@ -34,7 +34,7 @@ def clock():
 
 @pytest.fixture
 def core(config, db, clock):
-    return Core(config, db, BOT, clock=lambda: clock.now)
+    return build_core(config, db, BOT, clock=lambda: clock.now)
 
 
 @pytest.fixture

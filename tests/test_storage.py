@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, select
 
-from bot.engine.core import Core
+from bot.app.wiring import build_core
 from bot.engine.events import Message
 from bot.storage.db import Database, DatabaseTooNew, current_revision, head_revision
 from bot.storage.models import Outbox, Profile, Rencontre
@@ -89,7 +89,7 @@ def test_transaction_ids_are_unique(database):
 
 def test_core_handles_each_event_once_and_rolls_back_bad_input(database, config, room):
     database.upgrade()
-    core = Core(config, database, "@maillage:localhost", clock=lambda: NOW)
+    core = build_core(config, database, "@maillage:localhost", clock=lambda: NOW)
     assert core.handle(Message("$a", ROOM, MEMBER, "!profil Cheffe ; CE Arras", NOW), room) == 1
     assert core.handle(Message("$a", ROOM, MEMBER, "!profil Cheffe ; CE Arras", NOW), room) == 0
     assert core.handle(Message("$b", ROOM, MEMBER, "!profil ; CE Lens", NOW), room) == 1

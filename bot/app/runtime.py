@@ -34,6 +34,7 @@ from bot.support.config import Config
 if TYPE_CHECKING:
     from bot.engine.core import Core
     from bot.engine.events import Record
+    from bot.engine.registry import Registry
     from bot.storage.db import Database
     from bot.storage.models import Outbox
 
@@ -51,6 +52,11 @@ SENT, REFUSED, RETRY = "sent", "refused", "retry"
 
 class DatabaseUnusable(RuntimeError):
     """The database cannot be opened or migrated; the reason is the ``__cause__``."""
+
+
+class CommandsUnusable(RuntimeError):
+    """A command module declares no command (``bot.app.wiring.build_registry``); the
+    ``__cause__`` names it."""
 
 
 # Worth retrying the whole batch for: the homeserver going away, and once the database is
@@ -75,13 +81,16 @@ def own_join_index(timeline: list[dict[str, Any]], user_id: str) -> int | None:
 
 
 class Runtime:
-    def __init__(self, config: Config, matrix: MatrixClient | None = None):
+    def __init__(self, config: Config, matrix: MatrixClient | None = None,
+                 registry: Registry | None = None):
         self.config = config
         self.db: Database | None = None   # opened by ``start``, in the worker thread
         self.matrix = matrix or MatrixClient(config.matrix)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maillage-db")
         self.rooms: dict[str, RoomState] = {}
         self.outbox_wakeup = asyncio.Event()
+        # Built by ``start`` (in the worker thread, during the login) unless given.
+        self.registry: Registry | None = registry
         self.core: Core | None = None
         self.ready = asyncio.Event()
         self._database: asyncio.Future | None = None   # opening, from ``start`` on
@@ -135,17 +144,18 @@ class Runtime:
 
     async def start(self) -> None:
         """Log in and prepare encryption while the worker thread opens the database
-        (``_open_database``); returns once logged in, the database may still be opening
-        (``database_ready``). A database that cannot be used stops the start at once, even
-        while the login still waits for the homeserver."""
-        self._database = database = asyncio.ensure_future(self.in_worker(self._open_database))
+        (``_prepare``); returns once logged in, the database may still be opening
+        (``database_ready``). A database that cannot be used, or a command module that declares no
+        command, stops the start at once, even while the login still waits for the
+        homeserver."""
+        self._database = database = asyncio.ensure_future(self.in_worker(self._prepare))
         login = asyncio.ensure_future(self._connect())
         try:
             pending = {database, login}
             while login in pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if database in done:
-                    database.result()   # raises DatabaseUnusable
+                    database.result()   # raises DatabaseUnusable or CommandsUnusable
             identity = login.result()
         except BaseException:
             # Its outcome no longer matters (nor should it be reported as never retrieved).
@@ -158,20 +168,29 @@ class Runtime:
 
     async def database_ready(self) -> None:
         """Wait until the database opened by ``start`` is ready, with the core that handles
-        events; raises DatabaseUnusable."""
+        events; raises DatabaseUnusable or CommandsUnusable."""
         await self._database
         if self.core is None:
             from sqlalchemy.exc import DBAPIError
 
-            from bot.engine.core import Core, EventRetry
+            from bot.app.wiring import build_core
+            from bot.engine.core import EventRetry
             self._transient_errors = (*MATRIX_TRANSIENT_ERRORS, DBAPIError, EventRetry)
-            self.core = Core(self.config, self.db, self.matrix.user_id)
+            self.core = build_core(self.config, self.db, self.matrix.user_id, self.registry)
 
-    def _open_database(self) -> None:
-        """In the worker thread, during the login: open the database (migrated if needed),
-        import what handles events (the commands, registered on import) and the services."""
+    def _prepare(self) -> None:
+        """In the worker thread, during the login: import what handles events and build the
+        registry of the commands (``bot.app.wiring``), then open the database (migrated if
+        needed)."""
+        from bot.app.wiring import build_registry
+        from bot.engine.registry import NoCommandDeclared
         from bot.storage.db import OPEN_ERRORS, Database
 
+        if self.registry is None:
+            try:
+                self.registry = build_registry()
+            except NoCommandDeclared as error:
+                raise CommandsUnusable(str(error)) from error
         try:
             self.db = Database(self.config.database.url)
             before, after = self.db.upgrade()
@@ -179,8 +198,6 @@ class Runtime:
             raise DatabaseUnusable(str(error)) from error
         if before != after:
             log.info("database migrated from %s to %s", before, after)
-        import bot.app.wiring  # noqa: F401  (the services)
-        import bot.engine.core  # noqa: F401  (the commands)
 
     async def _connect(self) -> str:
         """Log in and prepare encryption, waiting out a homeserver that is away or unwell
@@ -477,6 +494,7 @@ class Runtime:
 
     async def deliver(self, row: Outbox) -> str:
         """SENT, REFUSED (recorded as an attempt) or RETRY (transient: try again later)."""
+        from bot.app import wiring
         from bot.engine import outbox
 
         try:
@@ -487,7 +505,7 @@ class Runtime:
             event_id = await self.matrix.send(room_id, row.event_type, content, row.txn_id)
         except MatrixError as error:
             if error.already_done:
-                await self.in_worker(outbox.mark_sent, self.db, row.id, None)
+                await self.in_worker(outbox.mark_sent, self.db, row.id, None, wiring.SENT_HOOKS)
                 return SENT
             if not error.permanent:
                 log.warning("sending %s failed, will retry: %s", row.txn_id, error)
@@ -496,7 +514,7 @@ class Runtime:
             log.warning("sending %s refused (attempt %d of %d): %s", row.txn_id, attempts,
                         outbox.MAX_ATTEMPTS, error)
             return REFUSED
-        await self.in_worker(outbox.mark_sent, self.db, row.id, event_id)
+        await self.in_worker(outbox.mark_sent, self.db, row.id, event_id, wiring.SENT_HOOKS)
         return SENT
 
     async def _direct_room(self, user_id: str) -> str:

@@ -20,6 +20,7 @@ from email.utils import parseaddr
 
 from sqlmodel import Session, col, select
 
+from bot.calendar import mailer
 from bot.calendar.ics import Attendee, CalendarEvent, build_calendar, ics_filename
 from bot.domain.dates import format_when_fr
 from bot.domain.people import load_profile, person_name
@@ -108,6 +109,31 @@ def description(rencontre: Rencontre, prefix: str, room_id: str) -> str:
 def subscribers(session: Session, room_id: str) -> list[Subscriber]:
     query = select(Subscriber).where(Subscriber.room_id == room_id).order_by(col(Subscriber.user_id))
     return list(session.exec(query))
+
+
+def subscription(session: Session, room_id: str, user_id: str) -> Subscriber | None:
+    """The person's subscription to the room's invitations, if any."""
+    return session.get(Subscriber, (room_id, user_id))
+
+
+def subscribe(session: Session, room_id: str, user_id: str, email: str,
+              now: datetime) -> Subscriber:
+    """Subscribe the person (or change the address of their subscription; "" for none)."""
+    subscriber = subscription(session, room_id, user_id) or Subscriber(
+        room_id=room_id, user_id=user_id, created_at=now)
+    subscriber.email = email
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
+def unsubscribe(session: Session, subscriber: Subscriber) -> None:
+    """End the subscription; the e-mails about the room's rencontres not sent yet are dropped."""
+    if subscriber.email:
+        rencontres = session.exec(select(Rencontre).where(Rencontre.room_id == subscriber.room_id))
+        mailer.drop_pending(session, subscriber.email, [email_key_prefix(r) for r in rencontres])
+    session.delete(subscriber)
+    session.flush()
 
 
 def attendees(session: Session, rencontre: Rencontre,

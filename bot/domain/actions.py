@@ -7,7 +7,7 @@ An action is an ``Item`` of kind ACTION captured in a séance; it stays open unt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
@@ -35,6 +35,12 @@ def open_actions(session: Session, room_id: str, owner: str | None = None) -> li
         query = query.where(Item.owner == owner)
     rows = session.exec(query.order_by(col(Item.action_number), col(Item.id))).all()
     return [OpenAction(item, number) for item, number in rows]
+
+
+def mark_done(session: Session, item: Item, now: datetime) -> None:
+    """``!action fait <n>``: the action is done, no longer among the open ones."""
+    item.done_at = now
+    session.add(item)
 
 
 def overdue(actions: list[OpenAction], today: date) -> list[OpenAction]:

@@ -12,8 +12,8 @@ version, and a command re-read at the time it was written gives the same date fo
 What a text *means* (a command, discussion, a météo answer) is decided by the caller
 through a ``Reinterpret`` function: :mod:`commands.items` knows the commands, this
 module knows the séance, the items and the Matrix semantics. Nothing here imports the
-command registry, so the minutes builder can import :func:`attendance` and
-:func:`meteo_summary` from anywhere.
+command registry. Attendance (:mod:`bot.domain.attendance`) and the météo figures
+(:mod:`bot.domain.meteo`) live in their own modules.
 
 Everything runs inside the event's transaction (blocking, worker thread), and all
 state lives in the database: handlers are idempotent because the core is.
@@ -25,19 +25,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
+from bot.domain.attendance import mark_present
 from bot.domain.dates import DateError, parse_due_date
 from bot.domain.people import load_profile
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction, pills
-from bot.engine.roomstate import RoomState, is_facilitator
+from bot.engine.roomstate import RoomState
 from bot.storage.db import batch_cached
 from bot.storage.models import (
-    Attendance,
     Item,
     ItemEdit,
     ItemKind,
@@ -47,7 +46,6 @@ from bot.storage.models import (
     Seance,
     SeanceStatus,
 )
-from bot.support.config import Config
 from bot.support.text import md_line, normalize, safe_url
 
 ACK = "✅"
@@ -62,8 +60,6 @@ VARIATION_SELECTOR = "\ufe0f"
 # "4", "4/5", "4 / 5", but not "45", "4,5" or "4.5".
 MOOD_NUMBER_RE = re.compile(r"^(?P<mood>[1-5])(?:\s*/\s*5)?(?!\d|[.,]\d)")
 MOOD_SEPARATORS = " \t\n:,;.-–—"
-TREND_THRESHOLD = 0.25              # a change of mean mood below a quarter point is "stable"
-TRENDS = ("en baisse", "stable", "en hausse")
 MOOD_MISSING = ("Merci ! Pour la *météo du jour*, commencez votre réponse par votre humeur : "
                 f"{MOOD_CHOICES}, puis quelques mots (par exemple « 4 bonne dynamique »). "
                 "Ce message n'a pas été noté.")
@@ -127,14 +123,6 @@ class Capture:
     owner: str = ""
     due_date: date | None = None
     formatted: str = ""    # the version's HTML (plain discussion messages only), "" without one
-
-
-class MeteoSummary(NamedTuple):
-    count: int                      # people who gave their météo
-    distribution: dict[int, int]    # mood 1..5 → how many (all five keys, zeros included)
-    mean: float | None
-    previous_mean: float | None     # of the room's latest earlier séance with a météo
-    trend: str | None               # "en hausse" | "stable" | "en baisse" | None
 
 
 # A caller-provided reading of a text for an existing item (see module docstring):
@@ -627,96 +615,3 @@ def on_reaction(ctx: Context, reaction: Reaction) -> None:
                                        Registration.status == RsvpStatus.REGISTERED)
     if ctx.session.exec(query).first() is not None:
         mark_present(ctx.session, seance, ctx.sender, ctx.now)
-
-
-# --- attendance -----------------------------------------------------------------------------------
-
-def mark_present(session: Session, seance: Seance, user_id: str, now: datetime) -> None:
-    """Someone took part; a facilitator's correction (``!presence``) is never overridden."""
-    key = ("attendance", seance.id, user_id)
-    if batch_cached(session, key, lambda: session.get(Attendance, (seance.id, user_id))) is None:
-        row = Attendance(seance_id=seance.id, user_id=user_id, first_seen_at=now)
-        session.add(row)
-        session.flush()   # empties a batched run's cache (Attendance written): read again
-
-
-def correct_presence(session: Session, seance: Seance, user_id: str, present: bool,
-                     now: datetime) -> None:
-    row = session.get(Attendance, (seance.id, user_id))
-    if row is None:
-        row = Attendance(seance_id=seance.id, user_id=user_id, first_seen_at=now)
-        session.add(row)
-    row.present, row.corrected = present, True
-    session.flush()
-
-
-def attendance(session: Session, seance: Seance, config: Config | None = None,
-               room_state: RoomState | None = None) -> tuple[list[str], list[str], list[str]]:
-    """(present, excused, facilitators) user ids; facilitators are *not* in ``present``.
-
-    Present: took part (spoke, posted, or — registered — reacted), corrections winning;
-    in order of arrival. Excused: the rencontre's excused registrations, unless present.
-    Facilitators: present people who opened the séance, are listed in ``config`` or
-    have the facilitator power level in ``room_state`` (when given).
-    """
-    rows = session.exec(select(Attendance).where(Attendance.seance_id == seance.id)
-                        .order_by(col(Attendance.first_seen_at), col(Attendance.user_id)))
-    everyone = [row.user_id for row in rows if row.present]
-    facilitators = [u for u in everyone if _facilitator(u, seance, config, room_state)]
-    present = [u for u in everyone if u not in facilitators]
-    return present, _excused(session, seance, set(everyone)), facilitators
-
-
-def _facilitator(user_id: str, seance: Seance, config: Config | None,
-                 room_state: RoomState | None) -> bool:
-    return user_id == seance.opened_by or bool(config and is_facilitator(config.bot, room_state, user_id))
-
-
-def _excused(session: Session, seance: Seance, present: set[str]) -> list[str]:
-    if seance.rencontre_id is None:
-        return []
-    query = (select(Registration.user_id)
-             .where(Registration.rencontre_id == seance.rencontre_id,
-                    Registration.status == RsvpStatus.EXCUSED)
-             .order_by(col(Registration.id)))
-    return [user for user in session.exec(query) if user not in present]
-
-
-# --- météo synthesis ------------------------------------------------------------------------------
-
-def _moods(session: Session, seance_id: int) -> list[int]:
-    query = select(Item.mood).where(Item.seance_id == seance_id, Item.kind == ItemKind.METEO)
-    return [mood for mood in session.exec(query) if mood is not None]
-
-
-def _previous_moods(session: Session, seance: Seance) -> list[int]:
-    """The moods of the room's latest earlier séance that had a météo."""
-    query = (select(Seance.id)
-             .where(Seance.room_id == seance.room_id, Seance.number < seance.number)
-             .order_by(col(Seance.number).desc()))
-    for seance_id in session.exec(query):
-        moods = _moods(session, seance_id)
-        if moods:
-            return moods
-    return []
-
-
-def _mean(moods: list[int]) -> float | None:
-    return sum(moods) / len(moods) if moods else None
-
-
-def trend(mean: float | None, previous: float | None) -> str | None:
-    if mean is None or previous is None:
-        return None
-    change = mean - previous
-    if abs(change) < TREND_THRESHOLD:
-        return "stable"
-    return "en hausse" if change > 0 else "en baisse"
-
-
-def meteo_summary(session: Session, seance: Seance) -> MeteoSummary:
-    """How many gave their météo, the spread of moods, the mean and its trend."""
-    moods = _moods(session, seance.id)
-    distribution = {mood: moods.count(mood) for mood in range(1, 6)}
-    mean, previous = _mean(moods), _mean(_previous_moods(session, seance))
-    return MeteoSummary(len(moods), distribution, mean, previous, trend(mean, previous))

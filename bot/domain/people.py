@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session
 
 from bot.storage.db import batch_cached
@@ -12,6 +14,20 @@ def load_profile(session: Session, user_id: str) -> Profile | None:
     """A person's profile; a missing one is remembered for a batched run too (a
     ``session.get`` of a missing row queries every time)."""
     return batch_cached(session, ("profile", user_id), lambda: session.get(Profile, user_id))
+
+
+def update_profile(session: Session, user_id: str, now: datetime, **fields: str) -> Profile:
+    """Set some of a person's profile fields (``fonction``, ``structure``, ``full_name``),
+    creating the profile on first use."""
+    profile = load_profile(session, user_id)
+    if profile is None:
+        profile = Profile(user_id=user_id, updated_at=now)
+        session.add(profile)
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    profile.updated_at = now
+    session.flush()
+    return profile
 
 
 def person_details(profile: Profile | None) -> str:

@@ -33,8 +33,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.dates import DateError, When, format_when_fr, parse_when
 from bot.domain.zones import zone_suffix
-from bot.storage.models import Poll, PollStatus, PollVote
-from bot.support.signals import sent_hooks
+from bot.storage.models import Poll, PollStatus, PollVote, Rencontre
 from bot.support.text import excerpt
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -155,10 +154,37 @@ def remember_start(session: Session, value: str, event_id: str) -> None:
         session.add(poll)
 
 
-sent_hooks[POLL_TAG] = remember_start
-
 
 # --- polls of a room, votes -------------------------------------------------------------------
+
+def create(session: Session, room_id: str, question: str, options: list[dict], tz: ZoneInfo,
+           created_by: str, now: datetime) -> Poll:
+    """A new open poll (its start event is posted by the command; :func:`remember_start`
+    learns its id)."""
+    poll = Poll(room_id=room_id, question=question, timezone=tz.key, options=options,
+                created_by=created_by, created_at=now)
+    session.add(poll)
+    session.flush()
+    return poll
+
+
+def close(session: Session, poll: Poll, now: datetime) -> None:
+    """End the poll: later votes no longer count."""
+    poll.status, poll.closed_at = PollStatus.CLOSED, now
+    session.add(poll)
+    session.flush()
+
+
+def link_rencontre(session: Session, poll: Poll, rencontre: Rencontre) -> None:
+    """The rencontre planned at the poll's date (a poll plans one rencontre only)."""
+    poll.rencontre_id = rencontre.id
+    session.add(poll)
+
+
+def planned_rencontre(session: Session, poll: Poll) -> Rencontre | None:
+    """The rencontre already planned from this poll, if any."""
+    return session.get(Rencontre, poll.rencontre_id) if poll.rencontre_id is not None else None
+
 
 def latest(session: Session, room_id: str) -> Poll | None:
     return session.exec(select(Poll).where(Poll.room_id == room_id)

@@ -37,7 +37,6 @@ from bot.storage.models import (
     RencontreStatus,
     RsvpStatus,
 )
-from bot.support.signals import sent_hooks
 from bot.support.text import excerpt, md_line, normalize, safe_url
 
 DEFAULT_TITLE = "Rencontre du réseau"
@@ -567,8 +566,6 @@ def remember_announcement(session: Session, value: str, event_id: str) -> None:
     """Outbox hook: the announcement tagged ``announce:<id>`` was sent as ``event_id``."""
     session.merge(Announcement(event_id=event_id, rencontre_id=int(value)))
 
-
-sent_hooks[ANNOUNCE_TAG] = remember_announcement
 
 
 # --- what replies, announcements and reminders show ---------------------------------------

@@ -32,6 +32,37 @@ def room_row(session: Session, room_id: str, now: datetime) -> Room:
     return room
 
 
+def stored_room(session: Session, room_id: str) -> Room | None:
+    """The room's own settings, None when the bot stored none (every setting is then the
+    configured default)."""
+    return session.get(Room, room_id)
+
+
+def set_reminder_offsets(session: Session, room_id: str, minutes: list[int] | None,
+                         now: datetime) -> None:
+    """The room's reminders before each rencontre, in minutes (None: the configured ones)."""
+    room_row(session, room_id, now).reminder_offsets = minutes
+    session.flush()
+
+
+def set_network_name(session: Session, room_id: str, name: str | None, now: datetime) -> None:
+    """The room's network name (None: the configured one)."""
+    room_row(session, room_id, now).network_name = name
+    session.flush()
+
+
+def set_action_reminders(session: Session, room_id: str, now: datetime,
+                         **changes: int | None) -> None:
+    """Change the action reminders' ``days`` before the due date and/or ``minute`` of the
+    day (None: the default); what is not given keeps its setting."""
+    room = room_row(session, room_id, now)
+    if "days" in changes:
+        room.action_reminder_days = changes["days"]
+    if "minute" in changes:
+        room.action_reminder_minute = changes["minute"]
+    session.flush()
+
+
 def network_name(session: Session, config: Config, room_id: str) -> str:
     """The network the room belongs to: its own name, else the configured one."""
     room = session.get(Room, room_id)

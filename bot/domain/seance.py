@@ -13,11 +13,11 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
+from bot.domain.attendance import attendance
 from bot.domain.capture import (
     KIND_LABELS,
-    attendance,
     kind_label,
     next_seance_number,
     open_seance,
@@ -30,7 +30,14 @@ from bot.engine.context import Context
 from bot.engine.events import PollResponse, Reaction, Record, Redaction
 from bot.engine.undecryptable import count_between, unreadable_note
 from bot.storage.db import Database
-from bot.storage.models import Rencontre, RencontreStatus, Seance, SeanceStatus, SetAsideEvent
+from bot.storage.models import (
+    Rencontre,
+    RencontreStatus,
+    Seance,
+    SeanceStatus,
+    SetAsideEvent,
+    Topic,
+)
 from bot.support.config import Config
 from bot.support.signals import seance_closed
 from bot.support.templating import render
@@ -85,6 +92,35 @@ def open_new(ctx: Context, rencontre: Rencontre | None, title: str) -> Seance:
     ctx.session.add(seance)
     ctx.session.flush()
     return seance
+
+
+# --- agenda points ----------------------------------------------------------------------------
+
+def start_topic(session: Session, seance: Seance, title: str, now: datetime) -> Topic:
+    """The séance's next point (numbered after the earlier ones); what is said next goes in it."""
+    query = select(func.count()).select_from(Topic).where(Topic.seance_id == seance.id)
+    count = session.exec(query).one()
+    topic = Topic(seance_id=seance.id, position=count + 1, title=title, started_at=now)
+    session.add(topic)
+    session.flush()
+    seance.current_topic_id = topic.id
+    return topic
+
+
+def agenda_of(session: Session, seance: Seance) -> list[str]:
+    """The agenda of the séance's rencontre, without blank entries ([] for an ad-hoc séance)."""
+    rencontre = session.get(Rencontre, seance.rencontre_id) if seance.rencontre_id else None
+    return [str(p).strip() for p in (rencontre.agenda if rencontre else []) if str(p).strip()]
+
+
+def next_agenda_index(session: Session, seance: Seance, agenda: list[str]) -> int:
+    """The index in ``agenda`` of the point after the current one (or of the first one not
+    yet taken); ``len(agenda)`` when the agenda is done."""
+    current = session.get(Topic, seance.current_topic_id) if seance.current_topic_id else None
+    if current is not None and current.title in agenda:
+        return agenda.index(current.title) + 1
+    taken = set(session.exec(select(Topic.title).where(Topic.seance_id == seance.id)))
+    return next((i for i, p in enumerate(agenda) if p not in taken), len(agenda))
 
 
 # --- closing --------------------------------------------------------------------------------

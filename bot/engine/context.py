@@ -3,13 +3,18 @@
 A Context never touches the network: it records what a command wants to send.
 The runtime stores those records in the outbox in the same transaction as the
 command's own changes, then sends them; tests read ``ctx.outgoing`` directly.
+
+A Context is frozen once built: what differs (a message's mentions, a version's time)
+makes a new one with ``dataclasses.replace``, which keeps recording into the same
+``outgoing`` list. Commands reach the database only through domain functions, to
+which they hand :attr:`Context.tx`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -17,6 +22,9 @@ from sqlmodel import Session
 from bot.engine.roomstate import RoomState
 from bot.support.config import Config
 from bot.support.text import html_to_plain, markdown_to_html
+
+if TYPE_CHECKING:
+    from bot.engine.registry import Registry
 
 NOTICE = "m.notice"
 
@@ -30,7 +38,7 @@ class Outgoing:
     content: dict[str, Any]
     dm_user: str | None = None
     file_data: bytes | None = None
-    tag: str = ""   # "<prefix>:<value>": ``bot.support.signals.sent_hooks[prefix]`` learns the event id
+    tag: str = ""   # "<prefix>:<value>": the sent hook of <prefix> learns the event id (``outbox.mark_sent``)
 
 
 def notice_content(markdown: str) -> dict[str, Any]:
@@ -50,9 +58,10 @@ def reply_relation(event_id: str, thread_root: str | None = None) -> dict[str, A
             "m.in_reply_to": {"event_id": event_id}}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    """Everything a command may read, and the recorder of what it sends."""
+    """Everything a command may read, and the recorder of what it sends (frozen: its
+    fields cannot be reassigned; only the list of what it records grows)."""
 
     config: Config
     session: Session
@@ -60,6 +69,7 @@ class Context:
     sender: str
     event_id: str
     now: datetime
+    registry: Registry               # the commands, listeners and receivers the bot runs with
     bot_user_id: str = ""
     is_facilitator: bool = False
     room_timezone: str | None = None
@@ -71,6 +81,18 @@ class Context:
     @property
     def room_id(self) -> str:
         return self.room.room_id
+
+    @property
+    def tx(self) -> Session:
+        """The command's transaction, for commands to hand to domain functions — never to
+        query themselves (``tests/test_commands_style.py``): what a command reads or
+        writes has a name in ``bot.domain`` or ``bot.calendar``."""
+        return self.session
+
+    @property
+    def prefix(self) -> str:
+        """The command prefix users type (``!`` by default), for replies that name commands."""
+        return self.config.bot.command_prefix
 
     @property
     def sender_name(self) -> str:
@@ -91,6 +113,10 @@ class Context:
         content = notice_content(markdown)
         content["m.relates_to"] = reply_relation(self.event_id, self.thread_root)
         self.outgoing.append(Outgoing(self.room_id, "m.room.message", content, tag=tag))
+
+    def post(self, event_type: str, content: dict[str, Any], tag: str = "") -> None:
+        """Any other room event (a poll start or end), as built by the domain."""
+        self.outgoing.append(Outgoing(self.room_id, event_type, content, tag=tag))
 
     def react(self, key: str, event_id: str | None = None) -> None:
         """A discreet acknowledgement: an annotation on the user's message."""

@@ -19,9 +19,13 @@ A failure is never a reason to lose an event. The database being unavailable
 (locked, connection lost…: ``bot.storage.db.is_transient``) propagates, so the runtime
 retries the whole batch later with the event still unprocessed. Any other error is
 retried the same way until it has happened ``SET_ASIDE_AFTER`` times in a row on
-the same event: only then is the event set aside — recorded in ``set_aside_event``
-with its text, logged, reported in the séance summary — and a command answered
-with the internal-error reply.
+the same event: only then is the event set aside — recorded by the ``set_aside``
+callback the core is given (the wiring gives the domain's, which keeps it with its
+text for the séance summary), logged — and a command answered with the
+internal-error reply.
+
+The core imports nothing above the engine: the application's wiring
+(:mod:`bot.app.wiring`) hands it the registry of commands and the set-aside callback.
 """
 
 from __future__ import annotations
@@ -29,20 +33,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Iterator
 
 from sqlmodel import Session, col, select
 
-import commands  # noqa: F401  (registers every command)
-from bot.domain.seance import set_aside
 from bot.engine.context import Context, Outgoing
 from bot.engine.events import Edit, Message, PollResponse, Reaction, Record, Redaction
 from bot.engine.registry import (
     PERMISSION_REPLY,
-    REGISTRY,
     PermissionDenied,
+    Registry,
     UsageError,
     dispatch,
     parse_invocation,
@@ -60,6 +62,9 @@ LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction",
 INTERNAL_ERROR_REPLY = ("Une erreur interne m'a empêché de traiter ce message ; rien n'a été "
                         "enregistré. L'équipe technique a été prévenue par le journal.")
 SET_ASIDE_AFTER = 3   # failures in a row of the same event before it is deemed deterministic
+
+# set_aside(ctx, record, error): records, in ctx's transaction, an event set aside.
+SetAside = Callable[[Context, Record, str], None]
 
 
 class EventRetry(RuntimeError):
@@ -93,11 +98,13 @@ def store_outgoing(session: Session, outgoing: list[Outgoing], source: str, now:
 
 
 class Core:
-    def __init__(self, config: Config, db: Database, bot_user_id: str,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(self, config: Config, db: Database, bot_user_id: str, registry: Registry,
+                 set_aside: SetAside, clock: Callable[[], datetime] = utcnow):
         self.config = config
         self.db = db
         self.bot_user_id = bot_user_id
+        self.registry = registry
+        self.set_aside = set_aside
         self.clock = clock
         self.failures: dict[str, int] = {}   # event id → failures in a row (this run)
         # Lookups kept from one routine event to the next (``is_routine``: they change
@@ -155,7 +162,8 @@ class Core:
 
     def _is_command(self, record: Record) -> bool:
         return (isinstance(record, Message) and record.sender != self.bot_user_id
-                and parse_invocation(record.body, self.config.bot.command_prefix) is not None)
+                and parse_invocation(record.body, self.config.bot.command_prefix,
+                                 self.registry) is not None)
 
     def _finish_run(self, records: list[Record], room: RoomState) -> int:
         """Run the listeners of each not yet processed event and mark it processed, all in
@@ -177,14 +185,14 @@ class Core:
         if record.sender == self.bot_user_id:
             return lambda ctx: None
         kind = "message" if isinstance(record, Message) else LISTENER_KIND[type(record)]
-        return lambda ctx: REGISTRY.notify(kind, ctx, record)
+        return lambda ctx: self.registry.notify(kind, ctx, record)
 
     def _handle(self, record: Record, room: RoomState) -> int:
         if record.sender == self.bot_user_id:
             return self._finish(record, room, lambda ctx: None)
         if not isinstance(record, Message):
             return self._run_listeners(LISTENER_KIND[type(record)], record, room)
-        invocation = parse_invocation(record.body, self.config.bot.command_prefix)
+        invocation = parse_invocation(record.body, self.config.bot.command_prefix, self.registry)
         if invocation is None:
             return self._run_listeners("message", record, room)
         return self._run_command(record, room, invocation)
@@ -195,7 +203,7 @@ class Core:
         so one poisonous event cannot stop the sync loop for ever."""
         prefix = self.config.bot.command_prefix
         try:
-            return self._finish(record, room, lambda ctx: REGISTRY.notify(kind, ctx, record),
+            return self._finish(record, room, lambda ctx: self.registry.notify(kind, ctx, record),
                                 routine=self.is_routine(record))
         except UsageError as error:
             return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
@@ -238,7 +246,7 @@ class Core:
                   record.sender, exc_info=error)
 
         def action(ctx: Context) -> None:
-            set_aside(ctx, record, repr(error))
+            self.set_aside(ctx, record, repr(error))
             if reply is not None:
                 ctx.reply(reply)
         return self._finish(record, room, action)
@@ -272,10 +280,11 @@ class Core:
                action: Callable[[Context], None]) -> int:
         """Inside the caller's transaction: run ``action``, mark the event processed and
         queue what it sends."""
-        ctx = self.context(session, room, record.sender, record.event_id, now)
-        if isinstance(record, (Message, Edit)):
-            ctx.mentions, ctx.formatted_body = record.mentions, record.formatted_body
-        ctx.thread_root = getattr(record, "thread_root", None)   # replies go in the thread
+        said = ({"mentions": record.mentions, "formatted_body": record.formatted_body}
+                if isinstance(record, (Message, Edit)) else {})
+        ctx = replace(self.context(session, room, record.sender, record.event_id, now),
+                      thread_root=getattr(record, "thread_root", None),   # replies go in the thread
+                      **said)
         action(ctx)
         session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
         return store_outgoing(session, ctx.outgoing, record.event_id, now)
@@ -287,7 +296,8 @@ class Core:
         stored = batch_cached(session, ("room", room.room_id), lambda: session.get(Room, room.room_id),
                               keep_none=False)
         return Context(config=self.config, session=session, room=room, sender=sender,
-                       event_id=event_id, now=now, bot_user_id=self.bot_user_id,
+                       event_id=event_id, now=now, registry=self.registry,
+                       bot_user_id=self.bot_user_id,
                        is_facilitator=self.is_facilitator(room, sender),
                        room_timezone=stored.timezone if stored else None)
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from typing import Callable
+
+from sqlmodel import Session, col, select
 
 from bot.storage.db import Database
 from bot.storage.models import DirectRoom, Outbox, utcnow
-from bot.support.signals import sent_hooks
 
 MAX_ATTEMPTS = 5
+
+# hook(session, tag_value, event_id): an outbox row tagged "<prefix>:<tag_value>" was sent;
+# the application's wiring lists them by prefix (``bot.app.wiring.SENT_HOOKS``).
+SentHook = Callable[[Session, str, str], None]
 
 
 def pending(db: Database, limit: int = 20) -> list[Outbox]:
@@ -19,14 +24,15 @@ def pending(db: Database, limit: int = 20) -> list[Outbox]:
         return list(session.exec(query))
 
 
-def mark_sent(db: Database, row_id: int, event_id: str | None) -> None:
+def mark_sent(db: Database, row_id: int, event_id: str | None,
+              hooks: dict[str, SentHook]) -> None:
     """Record the event id (None: already there, e.g. a duplicate ✅); a tagged row tells
-    its hook (e.g. announcement → rencontre)."""
+    its hook in ``hooks`` (e.g. announcement → rencontre)."""
     with db.session() as session:
         row = session.get(Outbox, row_id)
         row.sent_at, row.sent_event_id = utcnow(), event_id
         prefix, _, value = row.tag.partition(":")
-        hook = sent_hooks.get(prefix)
+        hook = hooks.get(prefix)
         if hook is not None and event_id is not None:
             hook(session, value, event_id)
 

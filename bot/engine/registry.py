@@ -1,4 +1,10 @@
-"""The one registry of commands: name, aliases, usage, help and permission, declared once.
+"""The registry of commands: name, aliases, usage, help and permission, declared once.
+
+Nothing registers by being imported: the decorators (:func:`command`, :func:`subcommand`,
+:func:`listen`, :func:`receives`) only mark a function with what it declares, and
+:meth:`Registry.from_modules` builds a registry from the marks of the modules it is given
+(the application's wiring, :mod:`bot.app.wiring`, gives it every module of ``commands``).
+The core and each Context carry the registry they run with: no global one.
 
 ``!aide`` is generated from it, so help never drifts. Matching is on the exact first
 word, case- and accent-insensitive (``!Météo`` = ``!meteo``), never ``startswith``.
@@ -9,11 +15,16 @@ replies in one place (:func:`dispatch`).
 from __future__ import annotations
 
 import difflib
+import inspect
+import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Callable
 
 from bot.engine.context import Context
+from bot.support.signals import Signal
 from bot.support.text import EXCERPT_LIMIT, excerpt, md_code, md_line, normalize
 
 Handler = Callable[[Context, str], None]
@@ -77,27 +88,64 @@ class Command:
 LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction", "poll_response")
 
 
+class NoCommandDeclared(Exception):
+    """A command module declares no command: it was meant to, so start-up stops here,
+    naming it, rather than leave its commands answered "Commande inconnue"."""
+
+    def __init__(self, module: str):
+        super().__init__(f"the command module {module} declares no command "
+                         f"(no @command or @subcommand on a function defined in it)")
+        self.module = module
+
+
 class Registry:
+    """The commands, listeners and signal receivers one bot runs with."""
+
     def __init__(self) -> None:
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
         self.listeners: dict[str, list[Callable]] = {kind: [] for kind in LISTENER_KINDS}
+        self.receivers: dict[Signal, list[Callable[..., None]]] = {}
 
-    def listen(self, kind: str) -> Callable[[Callable], Callable]:
-        """Decorator for ``fn(ctx, record)`` called on every event of that kind, in the
-        event's transaction: "message" (a text that is not a command), "command" (after
-        a command succeeded), "edit", "reaction", "redaction", "poll_response" (a vote)."""
+    @classmethod
+    def from_modules(cls, modules: Iterable[ModuleType]) -> Registry:
+        """A registry of what ``modules`` declare, in their order; raises
+        :class:`NoCommandDeclared` for a module that declares no command."""
+        registry = cls()
+        for module in modules:
+            if registry.load(module) == 0:
+                raise NoCommandDeclared(module.__name__)
+        return registry
 
-        def register(listener: Callable) -> Callable:
-            if listener not in self.listeners[kind]:
-                self.listeners[kind].append(listener)
-            return listener
+    def load(self, module: ModuleType) -> int:
+        """Add what the functions defined in ``module`` are marked with, in the order the
+        marks were written; returns how many commands and subcommands that was. A marked
+        function another module imported is not counted twice: only its own module adds it."""
+        functions = {id(value): value for value in vars(module).values()
+                     if inspect.isfunction(value) and value.__module__ == module.__name__}
+        marks = sorted((mark, function) for function in functions.values()
+                       for mark in function.__dict__.get(MARKS, ()))
+        for mark, function in marks:
+            mark.apply(self, function)
+        return sum(mark.declares_command for mark, _function in marks)
 
-        return register
+    def add_listener(self, kind: str, listener: Callable) -> None:
+        if listener not in self.listeners[kind]:
+            self.listeners[kind].append(listener)
 
     def notify(self, kind: str, ctx: Context, record: object) -> None:
         for listener in self.listeners[kind]:
             listener(ctx, record)
+
+    def connect(self, signal: Signal, receiver: Callable[..., None]) -> None:
+        """``receiver`` runs on each ``signal.send(ctx, …)`` made with this registry's
+        Contexts; connecting twice is a no-op."""
+        receivers = self.receivers.setdefault(signal, [])
+        if receiver not in receivers:
+            receivers.append(receiver)
+
+    def receivers_of(self, signal: Signal) -> list[Callable[..., None]]:
+        return self.receivers.get(signal, [])
 
     def add(self, command: Command) -> Command:
         for word in (command.name, *command.aliases):
@@ -114,47 +162,85 @@ class Registry:
     def words(self) -> list[str]:
         return list(self._by_word)
 
-    def command(self, name: str, *, usage: str | tuple[str, ...], help: str, aliases: tuple[str, ...] = (),
-                facilitator: bool = False, group: str = EVERYONE) -> Callable[[Handler], Handler]:
-        """Decorator declaring a command."""
+    def add_command(self, handler: Handler, name: str, *, usage: str | tuple[str, ...], help: str,
+                    aliases: tuple[str, ...] = (), facilitator: bool = False,
+                    group: str = EVERYONE) -> None:
+        """The command ``!name``; it completes the entry a subcommand may have made first."""
+        existing = self.find(name)
+        if existing is not None and existing.handler is None:
+            existing.handler, existing.usage, existing.help = handler, usage, help
+            return
+        self.add(Command(name, aliases, usage, help, handler, facilitator, group))
 
-        def register(handler: Handler) -> Handler:
-            existing = self.find(name)
-            if existing is not None and existing.handler is None:
-                existing.handler, existing.usage, existing.help = handler, usage, help
-                return handler
-            self.add(Command(name, aliases, usage, help, handler, facilitator, group))
-            return handler
-
-        return register
-
-    def subcommand(self, parent: str, name: str, *, usage: str, help: str,
-                   aliases: tuple[str, ...] = (), facilitator: bool = False,
-                   group: str | None = None, shortcuts: tuple[str, ...] = ()
-                   ) -> Callable[[Handler], Handler]:
-        """Decorator declaring ``!parent name …`` with its own usage and permission;
-        ``shortcuts`` are top-level words running it directly (MeetBot's ``!startmeeting``)."""
-
-        def register(handler: Handler) -> Handler:
-            command = self.find(parent) or self.add(
-                Command(parent, (), "", "", None, False, group or EVERYONE))
-            # Help lists a line with its audience: facilitators', else the parent's.
-            line_group = group or (FACILITATORS if facilitator else command.group)
-            sub = Subcommand(name, aliases, usage, help, handler, facilitator, line_group, shortcuts)
-            for word in (name, *aliases):
-                command.subcommands[normalize(word)] = sub
-            command.sub_order.append(sub)
-            for word in shortcuts:
-                self.add(Command(word, (), usage, help, handler, facilitator, group, hidden=True))
-            return handler
-
-        return register
+    def add_subcommand(self, handler: Handler, parent: str, name: str, *, usage: str, help: str,
+                       aliases: tuple[str, ...] = (), facilitator: bool = False,
+                       group: str | None = None, shortcuts: tuple[str, ...] = ()) -> None:
+        """``!parent name …`` with its own usage and permission; ``shortcuts`` are
+        top-level words running it directly (MeetBot's ``!startmeeting``)."""
+        command = self.find(parent) or self.add(
+            Command(parent, (), "", "", None, False, group or EVERYONE))
+        # Help lists a line with its audience: facilitators', else the parent's.
+        line_group = group or (FACILITATORS if facilitator else command.group)
+        sub = Subcommand(name, aliases, usage, help, handler, facilitator, line_group, shortcuts)
+        for word in (name, *aliases):
+            command.subcommands[normalize(word)] = sub
+        command.sub_order.append(sub)
+        for word in shortcuts:
+            self.add(Command(word, (), usage, help, handler, facilitator, group, hidden=True))
 
 
-REGISTRY = Registry()
-command = REGISTRY.command
-subcommand = REGISTRY.subcommand
-listen = REGISTRY.listen
+# --- the marks: what a decorator records on a function, for Registry.load ---------------------
+
+MARKS = "__maillage_marks__"
+_WRITTEN = itertools.count()   # orders the marks of one module as they were written
+
+
+@dataclass(frozen=True, order=True)
+class Mark:
+    written: int
+    declares_command: bool = field(compare=False)
+    apply: Callable[[Registry, Callable], None] = field(compare=False)
+
+
+def _marker(declares_command: bool, apply: Callable[[Registry, Callable], None]
+            ) -> Callable[[Callable], Callable]:
+    """A decorator recording ``apply`` on the function, unchanged otherwise."""
+
+    def mark(function: Callable) -> Callable:
+        function.__dict__.setdefault(MARKS, []).append(Mark(next(_WRITTEN), declares_command, apply))
+        return function
+
+    return mark
+
+
+def command(name: str, *, usage: str | tuple[str, ...], help: str, aliases: tuple[str, ...] = (),
+            facilitator: bool = False, group: str = EVERYONE) -> Callable[[Handler], Handler]:
+    """Decorator declaring the command ``!name`` (see :meth:`Registry.add_command`)."""
+    return _marker(True, lambda registry, handler: registry.add_command(
+        handler, name, usage=usage, help=help, aliases=aliases, facilitator=facilitator, group=group))
+
+
+def subcommand(parent: str, name: str, *, usage: str, help: str, aliases: tuple[str, ...] = (),
+               facilitator: bool = False, group: str | None = None,
+               shortcuts: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+    """Decorator declaring ``!parent name …`` (see :meth:`Registry.add_subcommand`)."""
+    return _marker(True, lambda registry, handler: registry.add_subcommand(
+        handler, parent, name, usage=usage, help=help, aliases=aliases, facilitator=facilitator,
+        group=group, shortcuts=shortcuts))
+
+
+def listen(kind: str) -> Callable[[Callable], Callable]:
+    """Decorator for ``fn(ctx, record)`` called on every event of that kind, in the
+    event's transaction: "message" (a text that is not a command), "command" (after
+    a command succeeded), "edit", "reaction", "redaction", "poll_response" (a vote)."""
+    if kind not in LISTENER_KINDS:
+        raise ValueError(f"unknown listener kind {kind!r}")
+    return _marker(False, lambda registry, listener: registry.add_listener(kind, listener))
+
+
+def receives(signal: Signal) -> Callable[[Callable], Callable]:
+    """Decorator for a receiver of ``signal`` (see :mod:`bot.support.signals`)."""
+    return _marker(False, lambda registry, receiver: registry.connect(signal, receiver))
 
 
 @dataclass(frozen=True)
@@ -163,8 +249,9 @@ class Invocation:
     args: str
 
 
-def parse_invocation(body: str, prefix: str) -> Invocation | None:
-    """``!word args`` (or MeetBot's ``#word args``) → Invocation; plain text → None."""
+def parse_invocation(body: str, prefix: str, registry: Registry) -> Invocation | None:
+    """``!word args`` (or MeetBot's ``#word args``, when ``registry`` knows ``#word``) →
+    Invocation; plain text → None."""
     text = body.strip()
     if text.startswith(prefix):
         rest = text[len(prefix):]
@@ -172,7 +259,7 @@ def parse_invocation(body: str, prefix: str) -> Invocation | None:
         return Invocation(match["word"], (match["rest"] or "").strip()) if match else None
     if text.startswith(HASH_PREFIX):
         match = WORD.match(text)
-        if match and REGISTRY.find(match["word"]) is not None:
+        if match and registry.find(match["word"]) is not None:
             return Invocation(match["word"], (match["rest"] or "").strip())
     return None
 
@@ -199,8 +286,8 @@ def format_usage(usage: str | tuple[str, ...], prefix: str) -> str:
     return " ou ".join(f"`{prefix}{line}`" for line in lines)
 
 
-def unknown_command_reply(word: str, prefix: str) -> str:
-    close = difflib.get_close_matches(normalize(excerpt(word)), REGISTRY.words(), n=1)
+def unknown_command_reply(word: str, prefix: str, registry: Registry) -> str:
+    close = difflib.get_close_matches(normalize(excerpt(word)), registry.words(), n=1)
     hint = f" Vouliez-vous dire `{prefix}{close[0]}` ?" if close else ""
     return (f"Commande inconnue : {md_code(prefix + excerpt(word))}.{hint} "
             f"Tapez `{prefix}aide` pour la liste des commandes.")
@@ -235,10 +322,11 @@ PERMISSION_REPLY = ("Désolé, cette commande est réservée à l'animation du r
 
 
 def dispatch(ctx: Context, invocation: Invocation) -> None:
-    """Run one command; typed errors propagate to the caller, which rolls back and replies."""
-    found = REGISTRY.find(invocation.word)
+    """Run one command of ``ctx.registry``; typed errors propagate to the caller, which
+    rolls back and replies."""
+    found = ctx.registry.find(invocation.word)
     if found is None:
-        ctx.reply(unknown_command_reply(invocation.word, ctx.config.bot.command_prefix))
+        ctx.reply(unknown_command_reply(invocation.word, ctx.config.bot.command_prefix, ctx.registry))
         return
     handler, args, facilitator_only, usage = resolve(found, invocation.args)
     if facilitator_only and not ctx.is_facilitator:
@@ -249,4 +337,4 @@ def dispatch(ctx: Context, invocation: Invocation) -> None:
         if error.usage is None:
             error.usage = usage
         raise
-    REGISTRY.notify("command", ctx, invocation)
+    ctx.registry.notify("command", ctx, invocation)

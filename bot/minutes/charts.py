@@ -1,7 +1,7 @@
 """Charts of a room's séances: the *météo du jour* and participation, as PNG images.
 
 Built from plain data (`SeancePoint`, filled from the database by
-`bot.minutes.build.seance_history`), so tests call them with hand-made values. Each chart
+`bot.minutes.load.seance_history`), so tests call them with hand-made values. Each chart
 comes with a French text alternative that states the same numbers (for the ``alt``
 of the HTML image, the DOCX picture's description, the room's image ``body``, and
 readers who do not see images).

@@ -14,14 +14,10 @@ from pathlib import Path
 import jinja2
 from sqlmodel import Session
 
-from bot.minutes.build import (
-    Version,
-    build_view,
-    latest_publication,
-    seance_by_number,
-    seance_of_rencontre,
-)
+from bot.minutes.archive import latest_publication
+from bot.minutes.build import Version
 from bot.minutes.charts import Chart
+from bot.minutes.load import build_view, seance_by_number, seance_of_rencontre
 from bot.minutes.pdf import render_pdf
 from bot.minutes.render import render_docx, render_html, render_markdown, with_charts
 from bot.minutes.view import MinutesView

@@ -14,14 +14,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bot.matrix.crosssigning import CrossSigningError
 from bot.support.config import Config, ConfigError, load_config
 from bot.support.logs import setup_logging, url_password
 
+if TYPE_CHECKING:   # imports SQLAlchemy: ``run`` loads it only during the login
+    from bot.engine.registry import Registry
+
 log = logging.getLogger("maillage")
-EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT = 2, 3, 4, 5
+EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT, EXIT_COMMANDS = 2, 3, 4, 5, 6
 RATELIMIT_PATH = "/_synapse/admin/v1/users/{user}/override_ratelimit"
 STOP_DEADLINE_SECONDS = 20   # a supervisor's stop never hangs longer than this
 
@@ -89,6 +93,20 @@ def database_failure(config: Config, error: Exception) -> int:
     return EXIT_DATABASE
 
 
+def command_registry() -> Registry:
+    """The registry of every command module (``bot.app.wiring``), or exit with
+    EXIT_COMMANDS naming the module that declares no command: before any login (``check``;
+    ``run`` builds it during the login, see ``Runtime.start``)."""
+    from bot.app.wiring import build_registry
+    from bot.engine.registry import NoCommandDeclared
+
+    try:
+        return build_registry()
+    except NoCommandDeclared as error:
+        print(f"maillage: commands error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_COMMANDS) from None
+
+
 def _force_exit() -> None:
     """Last resort when a stop hangs (e.g. a database call that never returns): every
     change is committed per event, so exiting now loses nothing a kill -9 would not."""
@@ -129,12 +147,16 @@ async def _run(config: Config) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
-    from bot.app.runtime import DatabaseUnusable
+    from bot.app.runtime import CommandsUnusable, DatabaseUnusable
 
     try:
-        # The database is opened during the login (Runtime.start): a wrong path is named
-        # as soon as it is found, even while the homeserver cannot be reached.
+        # The registry is built and the database opened during the login (Runtime.start):
+        # a command module declaring nothing, or a wrong database path, is named as soon
+        # as it is found, even while the homeserver cannot be reached.
         asyncio.run(_run(config))
+    except CommandsUnusable as error:
+        print(f"maillage: commands error: {error}", file=sys.stderr)
+        return EXIT_COMMANDS
     except DatabaseUnusable as error:
         return database_failure(config, error.__cause__)
     except CrossSigningError as error:
@@ -218,6 +240,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
     print(f"configuration {args.config}: OK")
+    registry = command_registry()
+    print(f"commands: OK ({len([c for c in registry.commands if not c.hidden])} commands)")
     _before, after = prepare_database(config)
     print(f"database: OK (schema {after})")
     try:

@@ -3,27 +3,29 @@
 Example: the rencontres module sends ``rencontre_changed`` after a create, change or
 cancel; the calendar module listens and delivers the ``.ics`` invites. Receivers run
 synchronously inside the same transaction (and Context) as the sender.
+
+A signal holds no receivers: they are declared with ``@receives(signal)``
+(:mod:`bot.engine.registry`) and held by the registry the application's wiring builds;
+``send`` runs those of the registry its Context carries. Nothing connects by being imported.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 
 class Signal:
     def __init__(self, name: str):
         self.name = name
-        self.receivers: list[Callable[..., None]] = []
 
-    def connect(self, receiver: Callable[..., None]) -> Callable[..., None]:
-        """Register a receiver (usable as a decorator); registering twice is a no-op."""
-        if receiver not in self.receivers:
-            self.receivers.append(receiver)
-        return receiver
+    def __repr__(self) -> str:
+        return f"Signal({self.name!r})"
 
-    def send(self, *args: Any, **kwargs: Any) -> None:
-        for receiver in self.receivers:
-            receiver(*args, **kwargs)
+    def send(self, ctx: Any, *args: Any, **kwargs: Any) -> None:
+        """Run ``receiver(ctx, *args, **kwargs)`` for each receiver of this signal in
+        ``ctx.registry``, in the order they were declared."""
+        for receiver in ctx.registry.receivers_of(self):
+            receiver(ctx, *args, **kwargs)
 
 
 # send(ctx, rencontre: Rencontre, change: str) with change in
@@ -32,7 +34,3 @@ rencontre_changed = Signal("rencontre_changed")
 
 # send(ctx, seance: Seance) after a séance was closed, by command or automatically.
 seance_closed = Signal("seance_closed")
-
-# send(session, tag_value: str, event_id: str): an outbox row tagged "<prefix>:<value>" was sent.
-# Receivers are looked up by prefix in ``sent_hooks``.
-sent_hooks: dict[str, Callable[..., None]] = {}
