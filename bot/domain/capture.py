@@ -45,6 +45,7 @@ from bot.storage.models import (
     RsvpStatus,
     Seance,
     SeanceStatus,
+    new_row,
 )
 from bot.support.text import md_line, normalize, safe_url
 
@@ -392,8 +393,8 @@ def store(ctx: Context, seance: Seance, capture: Capture, *, parent_event_id: st
     if capture.kind == ItemKind.METEO:
         item = _one_meteo_per_person(ctx, seance, item)
     if item is None:
-        item = Item(seance_id=seance.id, kind=capture.kind, event_id=ctx.event_id,
-                    sender=ctx.sender, created_at=ctx.now)
+        item = new_row(Item, seance_id=seance.id, kind=capture.kind, event_id=ctx.event_id,
+                       sender=ctx.sender, created_at=ctx.now)
         ctx.session.add(item)
     if fresh:
         _place(ctx, seance, item, parent_event_id, topic_id)
@@ -466,9 +467,9 @@ def remember_original(ctx: Context, item: Item, text: str, new_message: bool = F
     """Keep the message's first version (with its mentions and HTML), to return to it if
     its edits are redacted; ``new_message``: none can be stored yet (see ``store``)."""
     if new_message or ctx.session.get(ItemEdit, item.event_id) is None:
-        ctx.session.add(ItemEdit(event_id=item.event_id, item_event_id=item.event_id, text=text,
-                                 edited_at=ctx.now, mentions=list(ctx.mentions),
-                                 formatted_body=ctx.formatted_body))
+        ctx.session.add(new_row(ItemEdit, event_id=item.event_id, item_event_id=item.event_id,
+                                text=text, edited_at=ctx.now, mentions=list(ctx.mentions),
+                                formatted_body=ctx.formatted_body))
 
 
 def is_original(version: ItemEdit) -> bool:
