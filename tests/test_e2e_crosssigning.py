@@ -73,7 +73,7 @@ async def test_device_signed_by_own_identity_and_kept_across_restarts(synapse, t
     assert device_of(bot) == device
     assert assert_cross_signed(await published(viewer, bot_id), bot_id, device) == master
     bot.stop()
-    check = subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(bot.support.config)],
+    check = subprocess.run([sys.executable, "-m", "bot.ops.cli", "check", "-c", str(bot.config)],
                            capture_output=True, text=True, cwd=REPO, timeout=60)
     assert check.returncode == 0, check.stderr
     assert f"cross-signing: OK, device signed (master key {master})" in check.stdout

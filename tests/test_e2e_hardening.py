@@ -45,7 +45,7 @@ def exclusive_lock(path: Path):
 
 
 def db_path(bot: BotProcess) -> Path:
-    return bot.support.config.parent / "maillage.db"
+    return bot.config.parent / "maillage.db"
 
 
 def query(bot: BotProcess, sql: str, *args) -> list[tuple]:
