@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ log = logging.getLogger("maillage")
 EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT, EXIT_COMMANDS = 2, 3, 4, 5, 6
 RATELIMIT_PATH = "/_synapse/admin/v1/users/{user}/override_ratelimit"
 STOP_DEADLINE_SECONDS = 20   # a supervisor's stop never hangs longer than this
+START_WITHOUT_GC_SECONDS = 60  # garbage collection comes back by then, ready or not
 
 
 def config_secrets(config: Config) -> list[str]:
@@ -125,6 +127,7 @@ async def _run(config: Config) -> None:
 
     runtime = Runtime(config)
     task = asyncio.create_task(runtime.run())
+    collector = asyncio.create_task(_collect_once_ready(runtime))
     loop = asyncio.get_running_loop()
     deadline = threading.Timer(STOP_DEADLINE_SECONDS, _force_exit)
     deadline.daemon = True
@@ -142,11 +145,29 @@ async def _run(config: Config) -> None:
         log.info("stopped")
     except MatrixError as error:   # only refusals reach here: outages are waited out
         raise LoginRefused(f"{config.matrix.homeserver}: {error}") from None
+    finally:
+        collector.cancel()
+        gc.enable()
+
+
+async def _collect_once_ready(runtime) -> None:
+    """Garbage collection back on (``cmd_run`` turns it off for the start-up) once the
+    first sync batch is handled — a catch-up included — or after a minute anyway."""
+    try:
+        async with asyncio.timeout(START_WITHOUT_GC_SECONDS):
+            await runtime.ready.wait()
+    except TimeoutError:
+        pass
+    gc.enable()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
+    # The start-up's imports make some 225,000 objects that live as long as the bot: the
+    # garbage collector going over them again and again costs ~10 % of the start-up.
+    # Objects still go as soon as nothing refers to them; only cycles wait (_run).
+    gc.disable()
     from bot.app.runtime import CommandsUnusable, DatabaseUnusable
 
     try:
