@@ -13,10 +13,11 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app.runtime import DatabaseUnusable, Runtime
+from bot.engine import rooms
 from bot.matrix.client import MatrixError, RoomBatch, SyncBatch
 from bot.matrix.store import SessionStore
 from bot.storage.models import Outbox
-from tests.conftest import ROOM, make_config
+from tests.conftest import NOW, ROOM, make_config
 
 BOT = "@maillage:localhost"
 USER = "@anabela:localhost"
@@ -182,6 +183,35 @@ async def test_the_login_does_not_wait_for_the_database(config, monkeypatch):
     matrix = Matrix(config.matrix.store_path, batches())
     await run_until_done(Runtime(config, matrix), matrix)
     assert opened_during_login == [True]
+    assert [row.source_event_id for row in outbox_rows(config)] == ["$gap1", "$gap2", "$last"]
+
+
+async def test_the_first_sync_and_its_back_fill_do_not_wait_for_the_database(config, monkeypatch):
+    """At start, the first batches' gaps are fetched while the database is still opening."""
+    from bot.storage.db import Database
+
+    back_filled, opened_after_back_fill = threading.Event(), []
+    real_upgrade = Database.upgrade
+
+    def upgrade(self):
+        opened_after_back_fill.append(back_filled.wait(5))
+        return real_upgrade(self)
+
+    class Matrix(ScriptedMatrix):
+        async def messages_between(self, room_id, start, end):
+            back_filled.set()
+            return await super().messages_between(room_id, start, end)
+
+    # A resume (a sync token, a known room) whose first batch is limited: a catch-up.
+    SessionStore(config.matrix.store_path).save_sync_token("s1")
+    database = Database(config.database.url)
+    real_upgrade(database)
+    rooms.register(database, ROOM, NOW, None)
+    database.dispose()
+    monkeypatch.setattr(Database, "upgrade", upgrade)
+    matrix = Matrix(config.matrix.store_path, batches())
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert opened_after_back_fill[-1] is True
     assert [row.source_event_id for row in outbox_rows(config)] == ["$gap1", "$gap2", "$last"]
 
 
