@@ -62,7 +62,7 @@ def user(n: int) -> str:
 def add_people(session) -> None:
     for n in range(PEOPLE):
         session.add(Profile(user_id=user(n), full_name=f"Mme Participante{n:02d} Prénom",
-                            fonction="Cheffe de projet cité éducative", structure=f"CE Ville {n % 12}",
+                            role="Cheffe de projet cité éducative", structure=f"CE Ville {n % 12}",
                             updated_at=START))
 
 
@@ -94,7 +94,7 @@ def item(seance: Seance, n: int, kind: str, topic: int | None, **fields) -> Item
 def items(seance: Seance, topics: list[int], messages: int) -> list[Item]:
     """The séance's captured items: ``messages`` discussion messages among others."""
     made = [item(seance, n, ItemKind.METEO, None, mood=1 + n % 5, text=f"Météo {n}") for n in range(PEOPLE)]
-    kinds = (ItemKind.ACTU_LOCALE, ItemKind.INFO, ItemKind.QUESTION, ItemKind.ACTION, ItemKind.RESSOURCE)
+    kinds = (ItemKind.LOCAL_NEWS, ItemKind.INFO, ItemKind.QUESTION, ItemKind.ACTION, ItemKind.RESOURCE)
     base = len(made)
     for n in range(base, base + 40):
         kind = kinds[n % len(kinds)]

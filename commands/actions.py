@@ -6,8 +6,8 @@ the owner before the due date and on the day, :mod:`bot.services.action_reminder
 
 from __future__ import annotations
 
-from bot.domain import actions as domain
-from bot.domain.capture import find_person
+from bot.domain import actions
+from bot.domain.capture_parse import find_person
 from bot.engine.context import Context
 from bot.engine.registry import UsageError, command
 from bot.support.text import excerpt, md_line, normalize
@@ -38,23 +38,23 @@ def _whose(ctx: Context, args: str) -> str | None:
 @command("actions", usage=USAGE,
          help="les actions à suivre encore ouvertes, par personne (moi : les miennes), avec leur "
               "échéance et le compte rendu d'où elles viennent")
-def actions(ctx: Context, args: str) -> None:
+def list_actions(ctx: Context, args: str) -> None:
     owner = _whose(ctx, args)
-    found = domain.open_actions(ctx.tx, ctx.room_id, owner)
+    found = actions.open_actions(ctx.tx, ctx.room_id, owner)
     prefix = ctx.prefix
     today = _today(ctx)
     if not found:
         who = ("Vous n'avez" if owner == ctx.sender else
-               f"{md_line(domain.owner_name(ctx.tx, ctx.room, owner))} n'a" if owner else "Il n'y a")
+               f"{md_line(actions.owner_name(ctx.tx, ctx.room, owner))} n'a" if owner else "Il n'y a")
         ctx.reply(f"{who} aucune action ouverte dans ce salon.")
         return
-    late = len(domain.overdue(found, today))
+    late = len(actions.overdue(found, today))
     title = "Mes actions à suivre" if owner == ctx.sender else "Actions à suivre"
     lines = [f"**{title}** ({len(found)} ouverte{'s' if len(found) > 1 else ''}"
              + (f", dont {late} en retard" if late else "") + ")", ""]
-    for name, group in domain.by_person(ctx.tx, ctx.room, found):
+    for name, group in actions.by_person(ctx.tx, ctx.room, found):
         lines += [f"**{md_line(name)}**", ""]
-        lines += [domain.action_line(a, today) for a in group]
+        lines += [actions.action_line(a, today) for a in group]
         lines.append("")
     lines.append(f"Quand c'est fait : `{prefix}action fait <n>`.")
     ctx.reply("\n".join(lines))

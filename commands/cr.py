@@ -1,7 +1,7 @@
 """``!cr``: the compte-rendu of a séance — a preview in the room, then the publication.
 
 ``!cr [n]`` replies with the draft, which closing a séance also posts (signal
-``seance_closed``); ``!cr publier [n]`` posts the final minutes as a
+``seance_closed``; both through ``bot.minutes.draft``); ``!cr publier [n]`` posts the final minutes as a
 formatted message with the ``.md``, ``.html``, ``.docx`` and ``.pdf`` files (``[minutes]
 formats``) and, from the room's second séance, the charts of the météo and of
 participation as images and stores them as a new `Publication` version (the web archive serves
@@ -16,21 +16,20 @@ import re
 
 from bot.domain.capture import open_seance
 from bot.domain.dates import format_day_fr
-from bot.engine.context import Context, Outgoing
+from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command, receives, subcommand
 from bot.minutes.archive import archive_url, next_version, store_publication
 from bot.minutes.build import Version
 from bot.minutes.charts import Chart
+from bot.minutes.draft import post_draft
 from bot.minutes.export import MEDIA_TYPES, file_name, minutes_env, render_documents
 from bot.minutes.load import (
     build_view,
     last_closed_seance,
     seance_by_number,
     seance_of_rencontre,
-    seance_reference,
 )
-from bot.minutes.render import render_markdown
-from bot.minutes.summary import is_long, room_markdown
+from bot.minutes.summary import room_markdown
 from bot.storage.models import Seance, SeanceStatus
 from bot.support.signals import seance_closed
 from bot.support.text import excerpt, md_line, md_link
@@ -75,26 +74,6 @@ def _no_seance(ctx: Context) -> None:
 # --- posting -------------------------------------------------------------------------------------
 
 
-def _draft_footer(ctx: Context, seance: Seance) -> str:
-    prefix = ctx.config.bot.command_prefix
-    if seance.status == SeanceStatus.OPEN:
-        publish = f"closez la séance (`{prefix}seance clore`) puis tapez `{prefix}cr publier`"
-    else:
-        publish = f"tapez `{prefix}cr publier {seance_reference(ctx.tx, seance)}`"
-    return (f"\n---\n\n*Ceci est un projet : les messages modifiés ou supprimés dans le salon y sont "
-            f"repris. Pour publier le compte rendu, {publish}.*\n")
-
-
-def post_draft(ctx: Context, seance: Seance, reply: bool = True) -> None:
-    """The draft minutes in the room (a summary and the .md file when they are long)."""
-    view = build_view(ctx.tx, seance, ctx.config, ctx.room, ctx.now, draft=True)
-    markdown = render_markdown(view, minutes_env(ctx.config))
-    post = ctx.reply if reply else ctx.send
-    post(room_markdown(view, markdown, ("md",)) + _draft_footer(ctx, seance))
-    if is_long(markdown):
-        ctx.upload(file_name(seance.number, "md"), markdown.encode("utf-8"), MEDIA_TYPES["md"])
-
-
 @command("cr", aliases=("minutes",), usage=USAGE_PREVIEW, facilitator=True, group=FACILITATORS,
          help="aperçu du compte rendu (projet) de la séance en cours, ou de la séance n")
 def cr(ctx: Context, args: str) -> None:
@@ -112,12 +91,8 @@ def draft_on_close(ctx: Context, seance: Seance) -> None:
 
 
 def post_chart(ctx: Context, chart: Chart, filename: str) -> None:
-    """A chart as an ``m.image``, uploaded by the outbox like the files; its ``body``
-    is the text alternative (Element shows it as the caption)."""
-    content = {"msgtype": "m.image", "body": chart.alt, "filename": filename,
-               "info": {"mimetype": "image/png", "w": chart.width, "h": chart.height,
-                        "size": len(chart.png)}}
-    ctx.outgoing.append(Outgoing(ctx.room_id, "m.room.message", content, file_data=chart.png))
+    """A chart as an ``m.image``, its text alternative as the caption."""
+    ctx.post_image(filename, chart.png, alt=chart.alt, width=chart.width, height=chart.height)
 
 
 CHART_STEMS = ("meteo", "participation")

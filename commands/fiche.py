@@ -13,10 +13,6 @@ from bot.support.text import md_line
 USAGE = "fiche [structure] [puis des lignes « clé: valeur »]"
 
 
-def _refusal(error: fiches.FicheError) -> UsageError:
-    return UsageError(md_line(error.message))
-
-
 def _structure(ctx: Context, first: str) -> str:
     """The structure named, else the sender's own (profile)."""
     if not first.strip():
@@ -25,10 +21,7 @@ def _structure(ctx: Context, first: str) -> str:
             raise UsageError("indiquez la structure, par exemple « CE Soissons » (ou enregistrez la "
                              f"vôtre : `{ctx.prefix}profil <fonction> ; <structure>`).")
         return profile.structure
-    try:
-        return fiches.check_structure(first)
-    except fiches.FicheError as error:
-        raise _refusal(error) from None
+    return fiches.check_structure(first)
 
 
 @command("fiche", usage=USAGE,
@@ -48,10 +41,7 @@ def _record(ctx: Context, structure: str, lines: list[str]) -> None:
     if not fiches.may_edit(ctx.tx, ctx.sender, structure, ctx.is_facilitator):
         raise UsageError(f"seuls les membres de « {md_line(structure)} » (d'après leur profil) et "
                          "l'animation peuvent modifier sa fiche.")
-    try:
-        changes = fiches.parse_lines(lines)
-    except fiches.FicheError as error:
-        raise _refusal(error) from None
+    changes = fiches.parse_lines(lines)
     fiches.record(ctx.tx, structure, changes, ctx.sender, ctx.now)
     ctx.reply("✅ Fiche enregistrée.\n\n" + _shown(ctx, structure))
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.domain import attendance, capture
+from bot.domain import attendance, capture, capture_parse
 from bot.domain.actions import mark_done
-from bot.domain.capture import Capture, CaptureError
+from bot.domain.capture_parse import Capture
 from bot.engine.context import Context
 from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.engine.registry import (
@@ -32,11 +32,11 @@ from bot.engine.registry import (
     Registry,
     UsageError,
     command,
-    format_usage,
+    find_handler,
     listen,
     parse_invocation,
     refuse_arguments,
-    resolve,
+    run_handler,
     subcommand,
 )
 from bot.storage.models import Item, ItemKind, Seance
@@ -67,13 +67,6 @@ def _text(args: str, what: str = "le texte") -> str:
     return args.strip()
 
 
-def _parsed(parse, *args) -> Capture:
-    try:
-        return parse(*args)
-    except CaptureError as error:
-        raise UsageError(error.message) from None
-
-
 def _store(ctx: Context, seance: Seance, what: Capture) -> tuple[Item, bool]:
     item, fresh = capture.store(ctx, seance, what)
     if fresh:
@@ -88,13 +81,13 @@ def _simple(ctx: Context, kind: str, args: str) -> None:
 
 # --- météo and news ------------------------------------------------------------------------------
 
-@command("meteo", aliases=("weather",), usage="meteo <1-5 ou ☀️🌤️⛅🌧️⛈️> [texte]", group=DURING_SEANCE,
+@command("meteo", aliases=("weather",), usage="meteo <1-5 ou " + "".join(capture_parse.MOOD_EMOJIS.values()) + "> [texte]", group=DURING_SEANCE,
          help="ma météo du jour : mon humeur et comment va ma cité éducative (une par personne)")
 def meteo(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    parsed = capture.parse_mood(args)
+    parsed = capture_parse.parse_mood(args)
     if parsed is None:
-        raise UsageError(f"commencez par votre humeur : {capture.MOOD_CHOICES}.")
+        raise UsageError(f"commencez par votre humeur : {capture_parse.MOOD_CHOICES}.")
     _store(ctx, seance, Capture(ItemKind.METEO, text=parsed[1], mood=parsed[0]))
 
 
@@ -102,7 +95,7 @@ def meteo(ctx: Context, args: str) -> None:
          help="une actualité de ma cité éducative (actualités locales, sous ma structure)")
 def actu(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    item, fresh = _store(ctx, seance, Capture(ItemKind.ACTU_LOCALE, text=_text(args)))
+    item, fresh = _store(ctx, seance, Capture(ItemKind.LOCAL_NEWS, text=_text(args)))
     if fresh and not item.structure:
         prefix = ctx.prefix
         ctx.reply("Actualité notée. Pour qu'elle soit rangée sous votre cité éducative dans le "
@@ -113,13 +106,13 @@ def actu(ctx: Context, args: str) -> None:
 @subcommand("actu", "nationale", aliases=("national",), usage="actu nationale <texte>",
             help="une actualité nationale")
 def actu_nationale(ctx: Context, args: str) -> None:
-    _simple(ctx, ItemKind.ACTU_NATIONALE, args)
+    _simple(ctx, ItemKind.NATIONAL_NEWS, args)
 
 
 @subcommand("actu", "regionale", aliases=("regional",), usage="actu regionale <texte>",
             help="une actualité du réseau régional")
 def actu_regionale(ctx: Context, args: str) -> None:
-    _simple(ctx, ItemKind.ACTU_REGIONALE, args)
+    _simple(ctx, ItemKind.REGIONAL_NEWS, args)
 
 
 @command("info", aliases=("#info",), usage="info <texte>", group=DURING_SEANCE,
@@ -146,14 +139,14 @@ def decision(ctx: Context, args: str) -> None:
          group=DURING_SEANCE, help="présenter une expérience, une action inspirante")
 def partage(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_share, args))
+    _store(ctx, seance, capture_parse.parse_share(args))
 
 
 @command("ressource", aliases=("link", "#link"), usage="ressource <lien> [description]",
          group=DURING_SEANCE, help="partager un lien (http ou https) et dire ce qu'il contient")
 def ressource(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_resource, args))
+    _store(ctx, seance, capture_parse.parse_resource(args))
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -163,8 +156,9 @@ def ressource(ctx: Context, args: str) -> None:
          help="une action à suivre, avec sa ou son responsable et son échéance")
 def action(ctx: Context, args: str) -> None:
     seance = _seance(ctx)
-    _store(ctx, seance, _parsed(capture.parse_action, ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
-                                ctx.formatted_body))
+    parsed = capture_parse.parse_action(ctx.room, args, ctx.tz, ctx.now, ctx.mentions,
+                                        ctx.formatted_body)
+    _store(ctx, seance, parsed)
 
 
 @subcommand("action", "fait", aliases=("faite", "done"), usage="action fait <numéro>",
@@ -245,10 +239,10 @@ ITEM_HANDLERS = frozenset({meteo, actu, actu_nationale, actu_regionale, info, qu
 
 
 def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
-    """Apply one version of ``item``'s message (see the module docstring); None when applied,
-    else the French reason it was refused (the item is then unchanged)."""
-    prefix = ctx.prefix
-    invocation = parse_invocation(text, prefix, ctx.registry)
+    """Apply one version of ``item``'s message (see the module docstring); None when applied.
+    A command that refuses it raises its ``UserError`` (with the command's usage), which the
+    engine answers as a refused edit; a plain text refused says why (``capture.apply_plain``)."""
+    invocation = parse_invocation(text, ctx.prefix, ctx.registry)
     if invocation is None:
         return capture.apply_plain(ctx, item, text)
     target = _item_command(ctx.registry, invocation)
@@ -256,34 +250,21 @@ def reinterpret(ctx: Context, item: Item, text: str) -> str | None:
         capture.remove_item(ctx.tx, item)
         return None
     handler, args, usage = target
-    try:
-        handler(ctx, args)
-    except UsageError as error:
-        return _refused(error, error.usage or usage, prefix)
+    run_handler(ctx, handler, args, usage)
     return None
 
 
 def _item_command(registry: Registry, invocation: Invocation
                   ) -> tuple[Callable, str, str | tuple[str, ...]] | None:
     """(handler, args, usage) when the invocation is a command that makes an item."""
-    found = registry.find(invocation.word)
+    declared = registry.find(invocation.word)
+    found = find_handler(declared, invocation.args) if declared else None
     if found is None:
         return None
-    try:
-        handler, args, _facilitator, usage = resolve(found, invocation.args)
-    except UsageError:
-        return None
+    handler, args, _facilitator, usage = found
     if handler is action_fait and args.strip() and _done_number(args) is None:
         return handler, args, usage                 # refused by action_fait: the item stays
     return (handler, args, usage) if handler in ITEM_HANDLERS else None
-
-
-def _refused(error: UsageError, usage: str | tuple[str, ...], prefix: str) -> str:
-    lines = [f"⚠️ Modification non prise en compte : {error.message}"]
-    if usage:
-        lines.append(f"Usage : {format_usage(usage, prefix)}")
-    lines.append("Le compte rendu garde la version précédente de ce message.")
-    return "  \n".join(lines)
 
 
 def command_text(invocation: Invocation, prefix: str) -> str:

@@ -26,7 +26,7 @@ def _show(ctx: Context, intro: str) -> None:
     line = md_line(person_line(profile, ctx.sender_name))
     prefix = ctx.prefix
     missing = []
-    if profile is None or not (profile.fonction and profile.structure):
+    if profile is None or not (profile.role and profile.structure):
         missing.append(f"`{prefix}{USAGE_SET}`")
     if profile is None or not profile.full_name:
         missing.append(f"`{prefix}{USAGE_NAME}`")
@@ -43,9 +43,9 @@ def profil(ctx: Context, args: str) -> None:
         return
     if ";" not in args:
         raise UsageError("séparez la fonction et la structure par un point-virgule « ; ».", USAGE_SET)
-    fonction, structure = args.split(";", 1)
+    role, structure = args.split(";", 1)
     update_profile(ctx.tx, ctx.sender, ctx.now,
-                   fonction=_checked(fonction, "la fonction", USAGE_SET),
+                   role=_checked(role, "la fonction", USAGE_SET),
                    structure=_checked(structure, "la structure", USAGE_SET))
     _show(ctx, "Profil enregistré :")
 

@@ -2,7 +2,7 @@
 excuse, withdraw, attendees (everyone); ✅/❌ reactions on announcements; ``!rappels``.
 
 Handlers stay thin: parsing and rules live in :mod:`bot.domain.rencontres`, whose French
-errors become usage replies here. Announcements are rendered from
+errors (``UserError``) the engine turns into usage replies. Announcements are rendered from
 ``templates/annonce.md.j2`` and tagged so that the outbox learns their event id
 (reactions on them count as answers); then ``rencontre_changed`` is sent for the
 calendar. Importing this module also registers the reminders service.
@@ -10,16 +10,14 @@ calendar. Importing this module also registers the reminders service.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
 from bot.domain import polls
-from bot.domain import rencontres as domain
+from bot.domain import rencontres
 from bot.domain import room_settings as settings
 from bot.domain.dates import When, format_date_fr, format_when_fr
 from bot.domain.people import load_profile, person_line, person_name
-from bot.domain.reminders import OffsetError, describe_offsets, parse_offsets, room_offsets
+from bot.domain.reminders import describe_offsets, parse_offsets, room_offsets
 from bot.engine.context import Context
 from bot.engine.events import Reaction, Redaction
 from bot.engine.registry import (
@@ -52,15 +50,6 @@ NO_KEYS = frozenset({"❌"})
 KEY_MODIFIERS = dict.fromkeys([0xFE0F, *range(0x1F3FB, 0x1F400)])
 
 
-@contextmanager
-def refusals(usage: str | tuple[str, ...] | None = None) -> Iterator[None]:
-    """Domain errors become usage replies (and the transaction is rolled back)."""
-    try:
-        yield
-    except domain.RencontreError as error:
-        raise UsageError(error.message, usage) from None
-
-
 def _named(rencontre: Rencontre) -> str:
     return f"rencontre #{rencontre.number} « {md_line(rencontre.title)} »"
 
@@ -85,7 +74,7 @@ NOTES = {
 }
 
 
-def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.RencontreView, *,
+def announce(ctx: Context, rencontre: Rencontre, change: str, view: rencontres.RencontreView, *,
              changes: list[str] = (), reason: str = "", note: str = "", **signal: object) -> None:
     """Post the announcement, then tell the other modules (calendar) in the same transaction.
     Only invitations (created, modified) are tagged: reactions on them are answers."""
@@ -96,7 +85,7 @@ def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.Renco
                     v=view, changes=list(changes), reason=reason, note=note, inscrits=None,
                     excuses=[], how="reactions" if invitation else "",
                     prefix=ctx.prefix),
-             tag=f"{domain.ANNOUNCE_TAG}:{rencontre.id}" if invitation else "")
+             tag=f"{rencontres.ANNOUNCE_TAG}:{rencontre.id}" if invitation else "")
     rencontre_changed.send(ctx, rencontre, change, **signal)
 
 
@@ -106,21 +95,19 @@ def announce(ctx: Context, rencontre: Rencontre, change: str, view: domain.Renco
          help="le détail d'une rencontre (par défaut la prochaine) : objectif, ordre du jour, "
               "lieu ou lien, inscrit·e·s et excusé·e·s")
 def rencontre(ctx: Context, args: str) -> None:
-    with refusals():
-        number, rest = domain.split_number(args)
+    number, rest = rencontres.split_number(args)
     if rest:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est ni un numéro de rencontre ni une "
                          "sous-commande (planifier, modifier, annuler).")
-    with refusals():
-        found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
+    found = rencontres.target(ctx.tx, ctx.room_id, number, ctx.now)
     ctx.reply(_details(ctx, found))
 
 
 def _details(ctx: Context, found: Rencontre) -> str:
-    registered, excused = domain.answers(ctx.tx, found)
+    registered, excused = rencontres.answers(ctx.tx, found)
     cancelled = found.status == RencontreStatus.CANCELLED
-    view = domain.current_view(ctx.tx, found, ctx.now)
-    is_open = bool(domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now, 1))
+    view = rencontres.current_view(ctx.tx, found, ctx.now)
+    is_open = bool(rencontres.next_occurrences(found, rencontres.cancelled_starts(ctx.tx, found), ctx.now, 1))
     icon, headline = HEADLINES["shown_cancelled" if cancelled else "shown"]
     return render("annonce.md.j2", ctx.config.minutes.templates_dir,
                   icon=icon, headline=headline.format(n=found.number),
@@ -141,70 +128,65 @@ def planifier(ctx: Context, args: str) -> None:
     if normalize(word) == "sondage":   # the date chosen by the room's date poll
         first, title, poll = sondage.plan_from_poll(ctx, rest)
         lines = [f"titre: {title}", *lines] if title else lines
-    with refusals():
-        fields = domain.parse_fields(lines)
-        created = domain.create(ctx.tx, ctx.room_id, first.strip(), fields, tz=ctx.tz,
-                                now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
+    fields = rencontres.parse_fields(lines)
+    created = rencontres.create(ctx.tx, ctx.room_id, first.strip(), fields, tz=ctx.tz,
+                            now=ctx.now, created_by=ctx.sender, uid_domain=_uid_domain(ctx))
     if poll is not None:
         polls.link_rencontre(ctx.tx, poll, created)
     ctx.reply(f"✅ Rencontre #{created.number} planifiée ; son annonce suit. "
               f"Pour la changer : `{ctx.prefix}rencontre modifier {created.number}`.")
-    announce(ctx, created, "created", domain.current_view(ctx.tx, created, ctx.now))
+    announce(ctx, created, "created", rencontres.current_view(ctx.tx, created, ctx.now))
 
 
 @subcommand("rencontre", "modifier", aliases=("edit",), usage=USAGE_EDIT, facilitator=True,
             help="changer une rencontre (mêmes clés, et « date: ») ; une nouvelle annonce est publiée")
 def modifier(ctx: Context, args: str) -> None:
     first, *lines = args.split("\n")
-    with refusals():
-        number, rest = domain.split_number(first)
+    number, rest = rencontres.split_number(first)
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à modifier, par exemple `4` ou `#4`.")
-    with refusals():
-        found = domain.by_number(ctx.tx, ctx.room_id, number)
-        fields = domain.parse_fields([rest, *lines])
-        changed = domain.modify(ctx.tx, found, fields, tz=ctx.tz, now=ctx.now)
+    found = rencontres.by_number(ctx.tx, ctx.room_id, number)
+    fields = rencontres.parse_fields([rest, *lines])
+    changed = rencontres.modify(ctx.tx, found, fields, tz=ctx.tz, now=ctx.now)
     ctx.reply(f"✅ La {_named(found)} est modifiée ({', '.join(changed)}) ; "
               "la nouvelle annonce suit.")
-    announce(ctx, found, "modified", domain.current_view(ctx.tx, found, ctx.now), changes=changed)
+    announce(ctx, found, "modified", rencontres.current_view(ctx.tx, found, ctx.now), changes=changed)
 
 
 @subcommand("rencontre", "annuler", aliases=("cancel",), usage=USAGE_CANCEL, facilitator=True,
             help="annuler une rencontre ; une rencontre répétée : toute la série, ou une seule "
                  "date avec « le 9 juin »")
 def annuler(ctx: Context, args: str) -> None:
-    with refusals():
-        number, rest = domain.split_number(" ".join(args.split()))
+    number, rest = rencontres.split_number(" ".join(args.split()))
     if number is None:
         raise UsageError("indiquez le numéro de la rencontre à annuler, par exemple `4` ou `#4`.")
-    with refusals():
-        found = domain.by_number(ctx.tx, ctx.room_id, number)
-        next_when = domain.require_open(ctx.tx, found, ctx.now)
-        on_day = _date_prefix(ctx, rest)
-        if on_day is not None and found.recurrence:
-            _cancel_occurrence(ctx, found, *on_day)
-            return
-        if on_day is not None:
-            _check_same_day(found, next_when, on_day[0])
-            rest = on_day[1]
-        _cancel_whole(ctx, found, next_when, rest)
+    found = rencontres.by_number(ctx.tx, ctx.room_id, number)
+    next_when = rencontres.require_open(ctx.tx, found, ctx.now)
+    on_day = _date_prefix(ctx, rest)
+    if on_day is not None and found.recurrence:
+        _cancel_occurrence(ctx, found, *on_day)
+        return
+    if on_day is not None:
+        _check_same_day(found, next_when, on_day[0])
+        rest = on_day[1]
+    _cancel_whole(ctx, found, next_when, rest)
 
 
 def _date_prefix(ctx: Context, rest: str) -> tuple[date, str] | None:
     """ "le 1er juillet motif" → (that day, "motif"); None when no date starts the text;
     an invalid date ("le 31 février") is refused rather than taken for a motif."""
-    return domain.split_date_prefix(rest, ctx.tz, ctx.now)
+    return rencontres.split_date_prefix(rest, ctx.tz, ctx.now)
 
 
 def _check_same_day(found: Rencontre, when: When, day: date) -> None:
     if when.start.date() != day:
-        raise domain.RencontreError(f"la {_named(found)} a lieu le {format_when_fr(when)}, "
-                                    f"pas le {format_date_fr(day)}.")
+        raise UsageError(f"la {_named(found)} a lieu le {format_when_fr(when)}, "
+                         f"pas le {format_date_fr(day)}.")
 
 
 def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) -> None:
-    view = domain.view_of(found, next_when)
-    domain.cancel(ctx.tx, found, reason, ctx.now)
+    view = rencontres.view_of(found, next_when)
+    rencontres.cancel(ctx.tx, found, reason, ctx.now)
     prefix = ctx.prefix
     if found.recurrence:
         ctx.reply(f"🚫 La {_named(found)} est annulée : **toute la série** (toutes ses dates "
@@ -217,19 +199,19 @@ def _cancel_whole(ctx: Context, found: Rencontre, next_when: When, reason: str) 
 
 
 def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -> None:
-    when = domain.occurrence_on(found, domain.cancelled_starts(ctx.tx, found), day, ctx.now)
+    when = rencontres.occurrence_on(found, rencontres.cancelled_starts(ctx.tx, found), day, ctx.now)
     if when is None:
-        nexts = domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now, 3)
-        raise domain.RencontreError(
+        nexts = rencontres.next_occurrences(found, rencontres.cancelled_starts(ctx.tx, found), ctx.now, 3)
+        raise UsageError(
             f"la {_named(found)} n'a pas de date à venir le {format_date_fr(day)} ; prochaines "
             f"dates : {' ; '.join(format_when_fr(w) for w in nexts)}.")
-    domain.cancel_occurrence(ctx.tx, found, when, reason, ctx.now)
-    following = domain.next_occurrences(found, domain.cancelled_starts(ctx.tx, found), ctx.now,
-                                        domain.NEXT_DATES_SHOWN)
+    rencontres.cancel_occurrence(ctx.tx, found, when, reason, ctx.now)
+    following = rencontres.next_occurrences(found, rencontres.cancelled_starts(ctx.tx, found), ctx.now,
+                                        rencontres.NEXT_DATES_SHOWN)
     ctx.reply(f"🚫 Seule la date du {format_when_fr(when)} de la {_named(found)} est annulée ; "
               "**les autres dates sont maintenues**. Pour annuler toute la série : "
               f"`{ctx.prefix}rencontre annuler {found.number}`.")
-    announce(ctx, found, "occurrence_cancelled", domain.view_of(found, when, following),
+    announce(ctx, found, "occurrence_cancelled", rencontres.view_of(found, when, following),
              reason=reason, note=NOTES["occurrence_cancelled"], occurrence_start=when.start)
 
 
@@ -237,14 +219,14 @@ def _cancel_occurrence(ctx: Context, found: Rencontre, day: date, reason: str) -
 
 @command("rencontres", aliases=("meetings",), usage="rencontres",
          help="les rencontres à venir : numéro, date, mode, titre, nombre d'inscrit·e·s")
-def rencontres(ctx: Context, args: str) -> None:
+def list_rencontres(ctx: Context, args: str) -> None:
     refuse_arguments(args)
-    coming = domain.upcoming(ctx.tx, ctx.room_id, ctx.now)
+    coming = rencontres.upcoming(ctx.tx, ctx.room_id, ctx.now)
     prefix = ctx.prefix
     if not coming:
         ctx.reply("Aucune rencontre à venir dans ce salon.")
         return
-    counts = domain.registered_counts(ctx.tx, [r.id for r, _ in coming])
+    counts = rencontres.registered_counts(ctx.tx, [r.id for r, _ in coming])
     lines = ["**Rencontres à venir**", ""]
     lines += [_listing_line(ctx, r, counts.get(r.id, 0)) for r, _ in coming]
     footer = (f"Détail : `{prefix}rencontre <n>` ; inscription : `{prefix}inscription <n>` "
@@ -254,7 +236,7 @@ def rencontres(ctx: Context, args: str) -> None:
 
 
 def _listing_line(ctx: Context, found: Rencontre, registered: int) -> str:
-    view = domain.current_view(ctx.tx, found, ctx.now)
+    view = rencontres.current_view(ctx.tx, found, ctx.now)
     parts = [f"**#{view.number}**", view.when_text, view.mode, md_line(view.title)]
     if view.recurrence_text:
         parts.append(view.recurrence_text + (f", puis {' ; '.join(view.next_dates)}"
@@ -271,9 +253,9 @@ def _count(registered: int) -> str:
 
 def _open_target(ctx: Context, args: str) -> tuple[Rencontre, str, str]:
     """(rencontre, its label for the reply, the rest of the arguments)."""
-    number, rest = domain.split_number(args)
-    found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
-    when = domain.require_open(ctx.tx, found, ctx.now)
+    number, rest = rencontres.split_number(args)
+    found = rencontres.target(ctx.tx, ctx.room_id, number, ctx.now)
+    when = rencontres.require_open(ctx.tx, found, ctx.now)
     which = " (la prochaine de ce salon)" if number is None else ""
     series = " Cela vaut pour toutes ses dates." if found.recurrence else ""
     return found, f"la {_named(found)}{which}, {format_when_fr(when)}.{series}", rest
@@ -283,25 +265,23 @@ def _numbered_target(ctx: Context, args: str) -> tuple[Rencontre, str]:
     """Like ``_open_target`` for commands that take nothing but the number."""
     found, label, rest = _open_target(ctx, args)
     if rest:
-        raise domain.RencontreError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
+        raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
     return found, label
 
 
 @command("inscription", aliases=("rsvp", "present"), usage=USAGE_REGISTER,
          help="m'inscrire à une rencontre (par défaut la prochaine) ; ou ✅ sur son annonce")
 def inscription(ctx: Context, args: str) -> None:
-    with refusals():
-        found, label = _numbered_target(ctx, args)
-        domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
+    found, label = _numbered_target(ctx, args)
+    rencontres.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
     ctx.reply(f"✅ Vous êtes inscrit·e à {label}{_profile_hint(ctx)}")
 
 
 @command("excuse", aliases=("excused", "absent"), usage=USAGE_EXCUSE,
          help="m'excuser pour une rencontre, avec un motif si je veux ; ou ❌ sur son annonce")
 def excuse(ctx: Context, args: str) -> None:
-    with refusals():
-        found, label, reason = _open_target(ctx, args)
-        domain.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
+    found, label, reason = _open_target(ctx, args)
+    rencontres.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
     motif = f" Motif : {md_line(reason)}." if reason else ""
     ctx.reply(f"Excuse enregistrée pour {label}{motif}")
 
@@ -309,9 +289,8 @@ def excuse(ctx: Context, args: str) -> None:
 @command("desinscription", aliases=("unrsvp",), usage=USAGE_WITHDRAW,
          help="retirer mon inscription ou mon excuse (retirer sa réaction fait de même)")
 def desinscription(ctx: Context, args: str) -> None:
-    with refusals():
-        found, label = _numbered_target(ctx, args)
-        withdrawn = domain.withdraw(ctx.tx, found, ctx.sender)
+    found, label = _numbered_target(ctx, args)
+    withdrawn = rencontres.withdraw(ctx.tx, found, ctx.sender)
     if withdrawn:
         ctx.reply(f"Votre réponse est retirée pour {label}")
     else:
@@ -320,7 +299,7 @@ def desinscription(ctx: Context, args: str) -> None:
 
 def _profile_hint(ctx: Context) -> str:
     profile = load_profile(ctx.tx, ctx.sender)
-    if profile is not None and profile.fonction and profile.structure:
+    if profile is not None and profile.role and profile.structure:
         return ""
     return (f"  \nPour figurer avec votre fonction et votre structure : "
             f"`{ctx.prefix}profil <fonction> ; <structure>`.")
@@ -337,14 +316,12 @@ def _line(ctx: Context, user_id: str) -> str:
 @command("inscrits", aliases=("attendees",), usage=USAGE_ATTENDEES,
          help="qui est inscrit·e et qui est excusé·e, avec fonction et structure")
 def inscrits(ctx: Context, args: str) -> None:
-    with refusals():
-        number, rest = domain.split_number(args)
+    number, rest = rencontres.split_number(args)
     if rest:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
-    with refusals():
-        found = domain.target(ctx.tx, ctx.room_id, number, ctx.now)
-    registered, excused = domain.answers(ctx.tx, found)
-    view = domain.current_view(ctx.tx, found, ctx.now)
+    found = rencontres.target(ctx.tx, ctx.room_id, number, ctx.now)
+    registered, excused = rencontres.answers(ctx.tx, found)
+    view = rencontres.current_view(ctx.tx, found, ctx.now)
     lines = [f"**Rencontre #{found.number} — {md_line(found.title)}** ({view.when_text})", "",
              f"**Inscrit·e·s ({len(registered)}) :**", ""]
     lines += [f"- {_line(ctx, r.user_id)}" for r in registered] or ["Personne pour l'instant."]
@@ -371,21 +348,19 @@ def reaction_status(key: str) -> str | None:
 def on_reaction(ctx: Context, reaction: Reaction) -> None:
     """A ✅ or ❌ on an announcement is an answer; silent, to keep the room quiet."""
     status = reaction_status(reaction.key)
-    found = domain.announcement_target(ctx.tx, reaction.target_event_id) if status else None
+    found = rencontres.announcement_target(ctx.tx, reaction.target_event_id) if status else None
     if found is None or found.room_id != ctx.room_id:
         return
-    try:
-        domain.require_open(ctx.tx, found, ctx.now)
-    except domain.RencontreError:
-        return
-    domain.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
+    if rencontres.open_date(ctx.tx, found, ctx.now) is None:
+        return                              # cancelled or past: no answer any more
+    rencontres.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
                   reaction_event_id=reaction.event_id)
 
 
 @listen("redaction")
 def on_redaction(ctx: Context, redaction: Redaction) -> None:
     """Removing the reaction that gave an answer withdraws it (silently)."""
-    domain.withdraw_reaction(ctx.tx, redaction.redacts)
+    rencontres.withdraw_reaction(ctx.tx, redaction.redacts)
 
 
 # --- reminders -----------------------------------------------------------------------------------
@@ -396,10 +371,7 @@ def on_redaction(ctx: Context, redaction: Redaction) -> None:
               "(par défaut J-7, J-1, H-1)")
 def rappels(ctx: Context, args: str) -> None:
     if args:
-        try:
-            minutes = parse_offsets(args)
-        except OffsetError as error:
-            raise UsageError(md_line(error.message)) from None
+        minutes = parse_offsets(args)
         settings.set_reminder_offsets(ctx.tx, ctx.room_id, minutes, ctx.now)
     offsets = room_offsets(ctx.tx, ctx.config, ctx.room_id)
     stored = settings.stored_room(ctx.tx, ctx.room_id)

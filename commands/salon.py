@@ -13,7 +13,7 @@ import re
 from bot.domain import room_settings as settings
 from bot.domain.dates import format_when_fr
 from bot.domain.reminders import describe_offsets, room_offsets
-from bot.domain.zones import ZoneError, parse_zone, zone_label
+from bot.domain.zones import parse_zone, zone_label
 from bot.engine.context import Context
 from bot.engine.registry import UsageError, command, refuse_arguments, subcommand
 from bot.support.text import excerpt, md_line, normalize
@@ -69,10 +69,7 @@ def salon(ctx: Context, args: str) -> None:
             help="le fuseau horaire du salon (nom IANA, ou Guyane, Martinique, Guadeloupe, "
                  "Réunion, Mayotte, Nouvelle-Calédonie, Polynésie…)")
 def salon_fuseau(ctx: Context, args: str) -> None:
-    try:
-        zone = parse_zone(args)
-    except ZoneError as error:
-        raise UsageError(md_line(error.message)) from None
+    zone = parse_zone(args)
     moved = settings.set_zone(ctx.tx, ctx.room_id, zone, ctx.now)
     lines = [f"🕒 Fuseau horaire du salon : **{zone}** ({zone_label(zone)}). Les dates tapées "
              "dans ce salon, les annonces, les rappels, les fichiers .ics et les comptes rendus "

@@ -11,9 +11,10 @@ from datetime import date
 from bot.domain import attendance, capture
 from bot.domain import seance as lifecycle
 from bot.domain.actions import open_actions, overdue_text
+from bot.domain.capture_parse import MOOD_CHOICES, find_person
 from bot.domain.dates import format_hours_fr, format_when_fr
 from bot.domain.people import load_profile, person_name
-from bot.domain.rencontres import RencontreError, by_number, split_number, when_of
+from bot.domain.rencontres import by_number, split_number, when_of
 from bot.engine.context import Context
 from bot.engine.registry import FACILITATORS, UsageError, command, refuse_arguments, subcommand
 from bot.storage.models import Rencontre, RencontreStatus, Seance
@@ -26,7 +27,7 @@ HELP_OPEN = ("ouvrir la séance de la rencontre n (par défaut, celle du jour ; 
 HELP_CLOSE = "clore la séance : fin de la prise de notes et bilan"
 METEO_PROMPT = ("☀️ **Météo du jour** : comment allez-vous, et comment va votre cité éducative ? "
                 "Répondez à ce message (ou dans son fil) en commençant par votre humeur, "
-                f"{capture.MOOD_CHOICES}, puis quelques mots. Ou bien : `{{prefix}}meteo 4 …`")
+                f"{MOOD_CHOICES}, puis quelques mots. Ou bien : `{{prefix}}meteo 4 …`")
 
 
 def _prefix(ctx: Context) -> str:
@@ -52,10 +53,7 @@ def _open_seance(ctx: Context) -> Seance:
             facilitator=True, group=FACILITATORS)
 def seance_ouvrir(ctx: Context, args: str) -> None:
     _refuse_second(ctx)
-    try:
-        number, title = split_number(args)
-    except RencontreError as error:
-        raise UsageError(error.message) from None
+    number, title = split_number(args)
     if number is not None:
         rencontre = _rencontre(ctx, number)
     else:
@@ -80,10 +78,7 @@ def _refuse_second(ctx: Context) -> None:
 
 
 def _rencontre(ctx: Context, number: int) -> Rencontre:
-    try:
-        rencontre = by_number(ctx.tx, ctx.room_id, number)
-    except RencontreError as error:
-        raise UsageError(error.message) from None
+    rencontre = by_number(ctx.tx, ctx.room_id, number)
     if rencontre.status == RencontreStatus.CANCELLED:
         raise UsageError(f"la rencontre #{number} est annulée.")
     return rencontre
@@ -181,7 +176,7 @@ def _presence_change(ctx: Context, entry: str) -> tuple[str, bool]:
     entry = entry.strip()
     absent = entry.startswith("-")
     person = entry[1:].strip() if absent else entry
-    user = capture.find_person(ctx.room, person)
+    user = find_person(ctx.room, person)
     if user is None:
         raise UsageError(f"je ne trouve pas « {md_line(excerpt(person))} » parmi les membres du salon.")
     return user, not absent

@@ -30,10 +30,6 @@ NUMBER_RE = re.compile(r"^(?:n°|#)?(?P<n>\d+)(?:\s+|$)")
 MAX_DIGITS = 3
 
 
-def _refusal(error: polls.PollError) -> UsageError:
-    return UsageError(md_line(error.message))
-
-
 def _count_text(ctx: Context, poll: Poll) -> str:
     result = polls.count(ctx.tx, poll)
     state = "en cours" if poll.status == PollStatus.OPEN else "clos"
@@ -72,11 +68,8 @@ def _create(ctx: Context, args: str) -> None:
     if current is not None:
         raise UsageError(f"le sondage « {md_line(excerpt(current.question))} » est encore ouvert : "
                          f"clôturez-le d'abord avec `{prefix}sondage clore`.")
-    try:
-        question = polls.check_question(first, ctx.tz, ctx.now)
-        options = polls.parse_options(lines, ctx.tz, ctx.now)
-    except polls.PollError as error:
-        raise _refusal(error) from None
+    question = polls.check_question(first, ctx.tz, ctx.now)
+    options = polls.parse_options(lines, ctx.tz, ctx.now)
     poll = polls.create(ctx.tx, ctx.room_id, question, options, ctx.tz, ctx.sender, ctx.now)
     ctx.reply("\n".join([
         f"🗳️ **Sondage** : {md_line(question)}", "",

@@ -1,4 +1,4 @@
-"""A stand-in for the runtime as background services see it (``bot.engine.services.ServiceHost``):
+"""A stand-in for the runtime as background services see it (``bot.engine.host.ServiceHost``):
 the real Core and database, one worker thread like production, and a clock tests set."""
 
 from __future__ import annotations

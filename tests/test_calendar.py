@@ -29,6 +29,7 @@ from bot.storage.models import (
     RsvpStatus,
     Subscriber,
 )
+from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, make_config
 from tests.icalcheck import check_rules, parse_both
@@ -51,7 +52,7 @@ def add_rencontre(session, **fields) -> Rencontre:
         "room_id": ROOM, "number": 4, "uid": UID, "title": "Réseau CPO — rencontre de décembre",
         "start_at": datetime(2026, 12, 3, 14, tzinfo=PARIS),
         "end_at": datetime(2026, 12, 3, 17, tzinfo=PARIS), "mode": "distanciel",
-        "lien": "https://visio.reseau.test/cpo", "objectif": "Partager les pratiques",
+        "link": "https://visio.reseau.test/cpo", "objective": "Partager les pratiques",
         "agenda": ["Tour de table", "Présentation de la CE d'Arras"],
         "speakers": ["Nicolas Labre (CE Arras)"], "created_by": FACILITATOR,
         "created_at": NOW, "updated_at": NOW,
@@ -232,7 +233,7 @@ def test_organizer_is_the_bot(make_ctx):
 
 def test_description_location_url_and_alarms(make_ctx):
     ctx = make_ctx(sender=FACILITATOR)
-    rencontre = add_rencontre(ctx.session, mode="hybride", lieu="Salle 3, mairie de Soissons")
+    rencontre = add_rencontre(ctx.session, mode="hybride", place="Salle 3, mairie de Soissons")
     rencontre_changed.send(ctx, rencontre, "created")
     event = parsed(files(ctx)[0].file_data, "PUBLISH")
     assert event["description"].splitlines() == [
@@ -312,15 +313,15 @@ def test_injection_from_a_rencontre_round_trips(make_ctx):
     title = ('Réunion ; , \\ : "citée" END:VEVENT\nBEGIN:VEVENT 🎉 اجتماع 会议 Встреча '
              + "x;y,z " * 80 + "fin")
     assert len(title) >= 500
-    lieu = "Salle « A » ; bât. 2, étage 1\nDTSTART:19700101T000000Z"
-    rencontre = add_rencontre(ctx.session, title=title, lieu=lieu, objectif="a;b,c\\d\n:e",
+    place = "Salle « A » ; bât. 2, étage 1\nDTSTART:19700101T000000Z"
+    rencontre = add_rencontre(ctx.session, title=title, place=place, objective="a;b,c\\d\n:e",
                               agenda=["point ; un", "END:VCALENDAR"])
     rencontre_changed.send(ctx, rencontre, "created")
     datas = [o.file_data for o in files(ctx)] + [m.ics for m in emails(ctx.session)]
     for data, method in zip(datas, ["PUBLISH", "REQUEST", "REQUEST"], strict=True):
         event = parsed(data, method)
         assert event["summary"] == title
-        assert event["location"] == lieu
+        assert event["location"] == place
         assert "Objectif : a;b,c\\d\n:e" in event["description"]
         assert "- END:VCALENDAR" in event["description"]
         assert event["alarms"][0]["description"] == title
@@ -354,7 +355,7 @@ def test_subscribe_with_email(make_ctx):
 ])
 def test_subscribe_refuses_invalid_addresses(make_ctx, address):
     ctx = make_ctx()
-    with pytest.raises(UsageError) as refused:
+    with pytest.raises(UserError) as refused:
         run(ctx, f"!abonner {address}")
     assert refused.value.usage == "abonner [e-mail]"
     assert "exemple" in refused.value.message or "valide" in refused.value.message \

@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app.wiring import SENT_HOOKS, build_core
-from bot.domain import capture
+from bot.domain import capture_parse
 from bot.domain.attendance import attendance
-from bot.domain.capture import parse_mood
+from bot.domain.capture_parse import parse_mood
 from bot.domain.meteo import MeteoSummary, meteo_summary, trend
 from bot.engine import outbox
 from bot.engine.events import Edit, Message, Redaction, parse_event
@@ -302,6 +302,21 @@ def test_an_edit_that_makes_a_command_invalid_is_refused_and_changes_nothing(sea
     assert bad not in _edit_ids(seance)
 
 
+def test_an_edit_refused_in_a_backlog_is_answered_and_the_run_is_kept(seance):
+    # The refusal rolls back the run it arrived in; its events are handled again one by one.
+    seance.open()
+    action = seance.say("!action Relancer pour vendredi")
+    backlog = [Message("$b1", ROOM, MEMBER, "avant", seance.tick()),
+               Edit("$bad", ROOM, MEMBER, action, "!action Relancer pour le 3 janvier 2020",
+                    seance.tick()),
+               Message("$b2", ROOM, MEMBER, "après", seance.tick())]
+    seance.core.handle_all(backlog, seance.room)
+    assert [i.text for i in seance.items()] == ["Relancer", "avant", "après"]
+    assert seance.item(action).due_date == FRIDAY and "$bad" not in _edit_ids(seance)
+    [answer] = seance.replies_to(action)
+    assert answer.startswith("⚠️ Modification non prise en compte") and "Usage : !action" in answer
+
+
 def test_redacting_an_edit_of_a_command_restores_the_previous_reading(seance):
     seance.open()
     action = seance.say("!action Relancer pour vendredi")
@@ -530,11 +545,11 @@ def test_action_owner_from_an_element_pill(room):
                           "m.mentions": {"user_ids": ["@anabela:localhost"]}}}
     message = parse_event(source, "!salon:localhost")
     assert message.mentions == ("@anabela:localhost",)
-    parsed = capture.parse_action(room, "Anabela De Castro envoie la plaquette", ZoneInfo("Europe/Paris"),
-                                  NOW, message.mentions)
+    parsed = capture_parse.parse_action(room, "Anabela De Castro envoie la plaquette",
+                                        ZoneInfo("Europe/Paris"), NOW, message.mentions)
     assert (parsed.owner, parsed.text) == ("@anabela:localhost", "envoie la plaquette")
-    unmentioned = capture.parse_action(room, "Anabela De Castro envoie la plaquette",
-                                       ZoneInfo("Europe/Paris"), NOW)
+    unmentioned = capture_parse.parse_action(room, "Anabela De Castro envoie la plaquette",
+                                             ZoneInfo("Europe/Paris"), NOW)
     assert unmentioned.owner == ""
 
 

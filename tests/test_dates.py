@@ -10,7 +10,6 @@ import pytest
 from dateutil.rrule import rrulestr
 
 from bot.domain.dates import (
-    DateError,
     Recurrence,
     When,
     format_date_fr,
@@ -23,6 +22,7 @@ from bot.domain.dates import (
     parse_recurrence,
     parse_when,
 )
+from bot.support.errors import UserError
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -211,7 +211,7 @@ REFUSED_WHEN = [
 
 @pytest.mark.parametrize(("text", "now", "fragment"), REFUSED_WHEN)
 def test_parse_when_refuses(text, now, fragment):
-    with pytest.raises(DateError) as info:
+    with pytest.raises(UserError) as info:
         parse_when(text, PARIS, now)
     message = info.value.message
     assert fragment in message
@@ -222,18 +222,18 @@ def test_parse_when_refuses(text, now, fragment):
     parse_when(example.group("example"), PARIS, now)
 
 
-def test_date_error_is_a_value_error():
-    assert issubclass(DateError, ValueError)
+def test_a_refused_date_is_a_value_error():
+    assert issubclass(UserError, ValueError)
 
 
 def test_weekday_mismatch_suggests_the_right_weekday():
-    with pytest.raises(DateError) as info:
+    with pytest.raises(UserError) as info:
         parse_when("jeudi 9 juin 2027 14h-17h", PARIS, NOW_NOV_2026)
     assert info.value.message.endswith("Exemple : « mercredi 9 juin 2027 14h-17h ».")
 
 
 def test_default_example_is_a_future_thursday():
-    with pytest.raises(DateError) as info:
+    with pytest.raises(UserError) as info:
         parse_when("bientôt", PARIS, NOW_NOV_2026)
     assert info.value.message.endswith("Exemple : « jeudi 3 décembre 2026 14h-17h ».")
 
@@ -297,7 +297,7 @@ REFUSED_DUE = [
 
 @pytest.mark.parametrize(("text", "fragment"), REFUSED_DUE)
 def test_parse_due_date_refuses(text, fragment):
-    with pytest.raises(DateError) as info:
+    with pytest.raises(UserError) as info:
         parse_due_date(text, PARIS, NOW_NOV_2026)
     assert fragment in info.value.message
     assert " Exemple : « " in info.value.message
@@ -305,7 +305,7 @@ def test_parse_due_date_refuses(text, fragment):
 
 
 def test_due_date_weekday_mismatch_suggests_the_right_day():
-    with pytest.raises(DateError) as info:
+    with pytest.raises(UserError) as info:
         parse_due_date("jeudi 15 juin 2027", PARIS, NOW_NOV_2026)
     assert info.value.message.endswith("Exemple : « mardi 15 juin 2027 ».")
 
@@ -369,7 +369,7 @@ REFUSED_RECURRENCES = [
 
 @pytest.mark.parametrize(("text", "fragment"), REFUSED_RECURRENCES)
 def test_parse_recurrence_refuses(text, fragment):
-    with pytest.raises(DateError) as info:
+    with pytest.raises(UserError) as info:
         parse_recurrence(text, FIRST_THURSDAY)
     assert fragment in info.value.message
     assert "Exemple : « toutes les semaines »" in info.value.message

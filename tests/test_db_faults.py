@@ -18,7 +18,7 @@ from bot.app.wiring import build_core
 from bot.engine import outbox
 from bot.engine.core import INTERNAL_ERROR_REPLY, SET_ASIDE_AFTER, EventRetry
 from bot.engine.events import Message
-from bot.engine.services import wait_event
+from bot.engine.host import Changes, wait_event
 from bot.storage.db import is_transient
 from bot.storage.models import Item, Outbox, ProcessedEvent, SetAsideEvent
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
@@ -233,6 +233,24 @@ async def test_wait_event_times_out_and_sees_the_event():
     assert await wait_event(event, 0.01) is False
     event.set()
     assert await wait_event(event, 1) is True
+
+
+async def test_a_service_wakes_on_a_change_or_a_timeout_and_sees_changes_made_while_it_worked():
+    host = SimpleNamespace(events=[])
+    host.subscribe_changes = lambda: host.events.append(asyncio.Event()) or host.events[-1]
+    changes = Changes(host)
+    [event] = host.events
+    assert await changes.wait(0.01) is False
+    event.set()                      # while the service works
+    assert await changes.wait(60) is True
+    assert not event.is_set()        # seen once: the next wait waits
+    assert await changes.wait(0.01) is False
+    debounced = Changes(host, debounce=0.05)
+    host.events[-1].set()
+    task = asyncio.create_task(debounced.wait(60))
+    await asyncio.sleep(0.01)
+    host.events[-1].set()            # the same burst: still one wake-up
+    assert await task is True and not host.events[-1].is_set()
 
 
 async def test_stopping_is_bounded_even_if_a_service_ignores_its_cancellation(config, monkeypatch, caplog):

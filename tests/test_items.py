@@ -1,7 +1,7 @@
 """Items posted by command during a séance: one test group per kind, good and bad input.
 
 Commands run through the registry (``dispatch``) with the recording Context over a real
-temporary database; bad input must raise a French ``UsageError`` and store nothing.
+temporary database; bad input must raise a French ``UserError`` and store nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from sqlmodel import col, select
 
 from bot.app.wiring import build_core
 from bot.engine.events import Message, parse_event
-from bot.engine.registry import UsageError, dispatch, parse_invocation
+from bot.engine.registry import dispatch, parse_invocation
 from bot.matrix.devclient import Pill, message_content
 from bot.storage.models import Attendance, Item, ItemEdit, ItemKind, Outbox, Profile, Seance
+from bot.support.errors import UserError
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 
 QUENTIN = "@quentin:localhost"
@@ -54,11 +55,11 @@ def run_element(make_ctx, content: dict, sender: str = MEMBER):
 def refused(make_ctx, text: str, sender: str = MEMBER) -> str:
     """Run a command that must be refused; returns the French reason."""
     ctx = make_ctx(sender=sender, event_id=f"$ev{next(_ids)}")
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(UserError) as caught:
         dispatch(ctx, parse_invocation(text, "!", ctx.registry))
     ctx.session.rollback()
     assert not [o for o in ctx.outgoing if o.event_type == "m.reaction"]
-    return caught.value.message
+    return caught.value.markdown()
 
 
 def items(db, kind: str | None = None) -> list[Item]:
@@ -76,7 +77,7 @@ def open_seance(make_ctx, args: str = "") -> Seance:
 
 def set_profile(db, user: str, structure: str) -> None:
     with db.session() as session:
-        session.add(Profile(user_id=user, fonction="Chef de projet", structure=structure, updated_at=NOW))
+        session.add(Profile(user_id=user, role="Chef de projet", structure=structure, updated_at=NOW))
 
 
 def acked(ctx) -> bool:
@@ -147,7 +148,7 @@ def test_local_news_are_filed_under_the_structure_at_capture_time(make_ctx, db, 
     set_profile_later = "CE Beauvais-Nord"
     with db.session() as session:
         session.get(Profile, MEMBER).structure = set_profile_later
-    news = items(db, ItemKind.ACTU_LOCALE)
+    news = items(db, ItemKind.LOCAL_NEWS)
     assert [(i.sender, i.structure, i.text) for i in news] == [
         (MEMBER, "CE Beauvais", "Fête de quartier le 2 juillet"),
         (QUENTIN, "CE Soissons", "COPIL le 23 juin")]
@@ -157,15 +158,15 @@ def test_local_news_are_filed_under_the_structure_at_capture_time(make_ctx, db, 
 def test_local_news_without_structure_is_kept_and_suggests_profil(make_ctx, db, seance):
     ctx = run(make_ctx, "!actu Une nouvelle sans structure")
     [item] = items(db)
-    assert (item.kind, item.structure) == (ItemKind.ACTU_LOCALE, "")
+    assert (item.kind, item.structure) == (ItemKind.LOCAL_NEWS, "")
     assert acked(ctx) and "!profil" in ctx.replies[0] and "structure" in ctx.replies[0]
 
 
 @pytest.mark.parametrize("text, kind", [
-    ("!actu nationale Guide national d'évaluation", ItemKind.ACTU_NATIONALE),
-    ("!actu NATIONAL Guide national d'évaluation", ItemKind.ACTU_NATIONALE),
-    ("!actu régionale Rencontre régionale en juin", ItemKind.ACTU_REGIONALE),
-    ("!news regionale Rencontre régionale en juin", ItemKind.ACTU_REGIONALE),
+    ("!actu nationale Guide national d'évaluation", ItemKind.NATIONAL_NEWS),
+    ("!actu NATIONAL Guide national d'évaluation", ItemKind.NATIONAL_NEWS),
+    ("!actu régionale Rencontre régionale en juin", ItemKind.REGIONAL_NEWS),
+    ("!news regionale Rencontre régionale en juin", ItemKind.REGIONAL_NEWS),
 ])
 def test_national_and_regional_news(make_ctx, db, seance, text, kind):
     run(make_ctx, text)
@@ -214,7 +215,7 @@ def test_info_question_decision_go_under_the_current_point(make_ctx, db, seance)
 def test_partage(make_ctx, db, seance, args, title, description, url):
     ctx = run(make_ctx, f"!partage {args}")
     [item] = items(db)
-    assert (item.kind, item.title, item.text, item.url) == (ItemKind.PARTAGE, title, description, url)
+    assert (item.kind, item.title, item.text, item.url) == (ItemKind.SHARED_EXPERIENCE, title, description, url)
     assert acked(ctx)
 
 
@@ -243,7 +244,7 @@ def test_partage_bad_input(make_ctx, db, seance, text, reason):
 def test_ressource(make_ctx, db, seance, args, url, description):
     for command in ("!ressource", "!link", "#link"):
         run(make_ctx, f"{command} {args}")
-    assert [(i.kind, i.url, i.text) for i in items(db)] == [(ItemKind.RESSOURCE, url, description)] * 3
+    assert [(i.kind, i.url, i.text) for i in items(db)] == [(ItemKind.RESOURCE, url, description)] * 3
 
 
 @pytest.mark.parametrize("text", ["!ressource", "!ressource juste une description",
@@ -321,7 +322,7 @@ def test_action_with_two_pills_is_refused(make_ctx, db, seance, quentin):
     content = message_content(MEMBER, "!action ", MAITA_PILL, " et ", Pill(QUENTIN, "Quentin Poilvé"),
                               " relancent la mairie")
     ctx, body = element_ctx(make_ctx, content)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(UserError) as caught:
         dispatch(ctx, parse_invocation(body, "!", ctx.registry))
     ctx.session.rollback()
     assert "une seule" in caught.value.message and items(db) == []
@@ -371,8 +372,9 @@ def test_an_edit_into_a_bad_action_number_keeps_the_item(make_ctx, db, seance):
 
     run(make_ctx, "!action Appeler la mairie", event_id="$act")
     ctx = make_ctx(sender=MEMBER, event_id="$edit")
-    on_edit(ctx, Edit("$edit", ROOM, MEMBER, "$act", "!action fait 1234567", NOW))
-    ctx.session.commit()
+    with pytest.raises(UserError):      # the engine answers it (edit_refused_reply)
+        on_edit(ctx, Edit("$edit", ROOM, MEMBER, "$act", "!action fait 1234567", NOW))
+    ctx.session.commit()                # nothing was changed before the refusal
     [item] = items(db, ItemKind.ACTION)
     assert item.text == "Appeler la mairie"
 

@@ -60,7 +60,7 @@ PUBLISHED = END + timedelta(hours=2)
 ECOLE_DES_SPORTS = "https://cite-educative-arras.example/ecole-des-sports/plaquette.pdf"
 FEED_TOKEN = "Q3kz8Vb1-rT0pLmN2xYcWa"
 
-# user id: (full name, fonction, structure, display name)
+# user id: (full name, role, structure, display name)
 PEOPLE = {
     "@anabela:localhost": ("Mme De Castro Anabela", "Cheffe de projet cité éducative", "CE Beauvais",
                            "Anabela De Castro"),
@@ -153,8 +153,8 @@ class Script:
 
 
 def add_profiles(session, people: dict = PEOPLE) -> None:
-    for user, (name, fonction, structure, _display) in people.items():
-        session.add(Profile(user_id=user, full_name=name, fonction=fonction, structure=structure,
+    for user, (name, role, structure, _display) in people.items():
+        session.add(Profile(user_id=user, full_name=name, role=role, structure=structure,
                             updated_at=START - timedelta(days=30)))
 
 
@@ -205,7 +205,7 @@ def cr4_database(session) -> Seance:
     seance_cr3(session)
     rencontre = add_rencontre(
         session, 4, START, END, title="Réseau régional des CPO", mode="distanciel",
-        objectif=("Proposer un espace régional d'échanges et de partage de ressources entre les "
+        objective=("Proposer un espace régional d'échanges et de partage de ressources entre les "
                   "professionnel·le·s en charge de la coordination opérationnelle des cités éducatives."),
         agenda=AGENDA)
     add_rencontre(session, 5, datetime(2022, 6, 9, 12, 0, tzinfo=UTC), datetime(2022, 6, 9, 15, 0, tzinfo=UTC),
@@ -213,7 +213,7 @@ def cr4_database(session) -> Seance:
                   mode="distanciel")
     add_rencontre(session, 6, datetime(2022, 7, 6, 22, 0, tzinfo=UTC), datetime(2022, 7, 7, 22, 0, tzinfo=UTC),
                   title="Carte des compétences des CPO, avec Jean-Marc Berthet", mode="presentiel",
-                  all_day=True, lieu="IREV, Lille")
+                  all_day=True, place="IREV, Lille")
     add_rencontre(session, 7, datetime(2022, 5, 20, 8, 0, tzinfo=UTC), None, title="Annulée",
                   status=RencontreStatus.CANCELLED)
     session.add(CalendarFeed(room_id=ROOM, token=FEED_TOKEN, created_at=START))
@@ -249,15 +249,15 @@ def meteo(s: Script) -> None:
 
 
 def news(s: Script) -> None:
-    s.item(ItemKind.ACTU_NATIONALE, "@maita:localhost",
+    s.item(ItemKind.NATIONAL_NEWS, "@maita:localhost",
            "Rencontre nationale des cités éducatives du 9 mars 2022 : les replays et les documents "
            "ressources sont en ligne.",
            url="https://anctv.anct.gouv.fr/Rencontre-nationale-des-Cites-educatives/8076ba2957.html")
-    s.item(ItemKind.ACTU_REGIONALE, "@maita:localhost",
+    s.item(ItemKind.REGIONAL_NEWS, "@maita:localhost",
            "Un espace collaboratif dédié au partage de ressources du réseau CPO est ouvert sur la "
            "plateforme de La Grande Équipe.", url="https://acteurs.lagrandeequipe.fr/group/617")
     s.point(AGENDA[0])
-    copil = s.item(ItemKind.ACTU_LOCALE, "@quentin:localhost",
+    copil = s.item(ItemKind.LOCAL_NEWS, "@quentin:localhost",
                    "Organisation le 23 juin d'un comité de copilotage. À l'ordre du jour : bilan de la "
                    "1re année scolaire (état des lieux et d'avancement des projets).",
                    structure="CE Soissons")
@@ -267,20 +267,20 @@ def news(s: Script) -> None:
                   "en année 1.", reply_to=copil)
     s.say("@maita:localhost", "Bonne idée, on pourrait partager ces outils sur La Grande Équipe.",
           reply_to=tools)
-    s.item(ItemKind.ACTU_LOCALE, "@quentin:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@quentin:localhost",
            "Ce copil est également l'occasion de valider l'ajout de nouveaux projets au plan "
            "d'action, issus de l'appel à projets.", structure="CE Soissons")
-    s.item(ItemKind.ACTU_LOCALE, "@sebastien:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@sebastien:localhost",
            "Mise en place d'un comité partenarial thématique « parentalité » : 75 participant·e·s "
            "dont 15 parents, vote via un QR code pour leur action favorite.",
            structure="Cité éducative de Valenciennes-Anzin")
     s.say("@samira:localhost", "Pour chaque thématique prioritaire : focale sur les convergences "
           "et alliances des actions.", reply_to=copil)
-    s.item(ItemKind.ACTU_LOCALE, "@sebastien:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@sebastien:localhost",
            "Clôture du plan d'action culturelle : exposition « Bye bye grise mine » au musée des "
            "Beaux-Arts de Valenciennes, avec des réinterprétations d'œuvres par des élèves de la cité.",
            structure="Cité éducative de Valenciennes-Anzin")
-    s.item(ItemKind.ACTU_LOCALE, "@nicolas:localhost",
+    s.item(ItemKind.LOCAL_NEWS, "@nicolas:localhost",
            "La cité éducative d'Arras entre dans la phase finale de sa labellisation. Actions menées "
            "en année 1 : 38, en année 2 : 49.\n24 juin : comité stratégique sur l'évaluation et la "
            "fonction de support de la CE.", structure="CE Arras")
@@ -289,7 +289,7 @@ def news(s: Script) -> None:
 def experience(s: Script) -> None:
     s.point(AGENDA[1])
     shared = s.item(
-        ItemKind.PARTAGE, "@nicolas:localhost",
+        ItemKind.SHARED_EXPERIENCE, "@nicolas:localhost",
         "De nombreux enfants sont éloignés de l'activité physique et sportive. L'école des sports "
         "offre aux 3-25 ans de la cité éducative une multitude d'activités sportives sur de courtes "
         "périodes, pour les guider vers les clubs arrageois.\nQuatre dispositifs : éveil sportif "
@@ -330,9 +330,9 @@ def follow_up(s: Script) -> None:
            action_number=9)
     s.item(ItemKind.ACTION, "@maita:localhost", "Envoyer le lien de la visio", action_number=10,
            owner="Florian", done_at=START + timedelta(minutes=30))  # done during the séance
-    s.item(ItemKind.RESSOURCE, "@amaury:localhost", "Gogocarto, outil de cartographie",
+    s.item(ItemKind.RESOURCE, "@amaury:localhost", "Gogocarto, outil de cartographie",
            url="https://gogocarto.fr/")
-    s.item(ItemKind.RESSOURCE, "@maita:localhost", "Compte rendu de la rencontre du 6 avril 2022",
+    s.item(ItemKind.RESOURCE, "@maita:localhost", "Compte rendu de la rencontre du 6 avril 2022",
            url="https://www.irev.fr/sites/default/files/atoms/files/cr_reseau_cpo_ce_06_04_2022.pdf")
 
 
@@ -637,8 +637,8 @@ def hostile_seance(session) -> Seance:
     """A séance where every user-typed field holds hostile text."""
     people = {f"@h{i}:localhost": (text, text, text, text) for i, text in enumerate(HOSTILE)}
     add_profiles(session, people)
-    rencontre = add_rencontre(session, 1, START, END, title=HOSTILE[1], objectif="\n".join(HOSTILE),
-                              agenda=list(HOSTILE), lieu=HOSTILE[0], mode="{{ 7*7 }}")
+    rencontre = add_rencontre(session, 1, START, END, title=HOSTILE[1], objective="\n".join(HOSTILE),
+                              agenda=list(HOSTILE), place=HOSTILE[0], mode="{{ 7*7 }}")
     add_rencontre(session, 2, START + timedelta(days=30), None, title=HOSTILE[0])
     for user, (text, *_rest) in list(people.items())[:3]:
         session.add(Registration(rencontre_id=rencontre.id, user_id=user, status=RsvpStatus.EXCUSED,
@@ -647,15 +647,15 @@ def hostile_seance(session) -> Seance:
     s.attend(*list(people)[3:])
     for user, (text, *_rest) in list(people.items())[3:]:
         s.point(text)
-        news = s.item(ItemKind.ACTU_LOCALE, user, text, structure=text, url="javascript:alert(1)")
+        news = s.item(ItemKind.LOCAL_NEWS, user, text, structure=text, url="javascript:alert(1)")
         s.say(user, text, reply_to=news)
-        for kind in (ItemKind.METEO, ItemKind.ACTU_NATIONALE, ItemKind.INFO, ItemKind.DISCUSSION,
+        for kind in (ItemKind.METEO, ItemKind.NATIONAL_NEWS, ItemKind.INFO, ItemKind.DISCUSSION,
                      ItemKind.QUESTION, ItemKind.DECISION):
             s.item(kind, user, text, mood=3 if kind == ItemKind.METEO else None)
-        s.item(ItemKind.PARTAGE, user, text, title=text, url=text, structure=text)
+        s.item(ItemKind.SHARED_EXPERIENCE, user, text, title=text, url=text, structure=text)
         s.item(ItemKind.ACTION, user, text, owner=text, action_number=s.events)
         s.item(ItemKind.ACTION, user, text, owner=user, action_number=s.events)
-        s.item(ItemKind.RESSOURCE, user, text, url=f"https://exemple.fr/{s.events}?q=<b>")
+        s.item(ItemKind.RESOURCE, user, text, url=f"https://exemple.fr/{s.events}?q=<b>")
     close(s, END)
     return s.seance
 

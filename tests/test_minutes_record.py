@@ -114,6 +114,17 @@ def test_the_record_is_frozen_plain_data():
         record().number = 6  # type: ignore[misc]
 
 
+def test_the_records_mappings_are_read_only_copies():
+    given = {4: 1, 5: 1}
+    summary, point = MeteoSummary(2, given, 4.5, None, None), SeancePoint(5, "09/06/2022", given)
+    given[3] = 7                    # the records took a copy
+    for mapping in (summary.distribution, point.moods, record().meteo.distribution,
+                    record().history[0].moods):
+        with pytest.raises(TypeError):
+            mapping[1] = 9          # type: ignore[index]
+    assert summary.distribution == point.moods == {4: 1, 5: 1}
+
+
 def test_header_and_people_from_the_record(config):
     view = build(record(), config, NOW, draft=False)
     h = view.header

@@ -9,8 +9,15 @@ from sqlmodel import select
 from bot.app.wiring import build_core
 from bot.engine.core import SET_ASIDE_AFTER, EventRetry
 from bot.engine.events import Message
-from bot.engine.registry import parse_invocation, shorten_quotes
+from bot.engine.registry import (
+    UsageError,
+    edit_refused_reply,
+    parse_invocation,
+    shorten_quotes,
+    usage_reply,
+)
 from bot.storage.models import Outbox, Profile
+from bot.support.errors import UserError
 from tests.conftest import MEMBER, NOW, ROOM
 
 
@@ -55,7 +62,7 @@ def test_bad_input_gets_a_french_answer_and_changes_nothing(config, db, room):
     handle(core, room, "!aide " + "y" * 30_000, "$huge")
     with db.session() as session:
         profile = session.get(Profile, MEMBER)
-        assert (profile.fonction, profile.structure, profile.full_name) == (
+        assert (profile.role, profile.structure, profile.full_name) == (
             "Cheffe de projet", "CE Beauvais", "")
     bodies = outbox_bodies(db)
     assert len(bodies) == 6
@@ -81,6 +88,30 @@ def test_shorten_quotes_cuts_long_quotations_without_breaking_an_escape():
     assert shorten_quotes("« court »") == "« court »"
     cut = shorten_quotes("le lien « " + "&amp;" * 100 + " » est faux")
     assert cut.endswith("&amp;… » est faux") and len(cut) < 120
+
+
+def test_a_user_error_is_escaped_once_where_it_becomes_the_reply():
+    """Domain code writes plain text (escaped by the engine); a command's UsageError is
+    Markdown already (left as written)."""
+    plain = UserError("la clé « *gras* `code` » est inconnue.")
+    written = UsageError("« \\*gras\\* » est inconnu : tapez `!aide`.")
+    assert usage_reply(plain, "!").startswith("⚠️ La clé « \\*gras\\* \\`code\\` » est inconnue.")
+    assert usage_reply(written, "!").startswith("⚠️ « \\*gras\\* » est inconnu : tapez `!aide`.")
+    assert edit_refused_reply(plain, "fiche", "!").startswith(
+        "⚠️ Modification non prise en compte : la clé « \\*gras\\* \\`code\\` » est inconnue.  \n"
+        "Usage : `!fiche`")
+
+
+def test_a_domain_refusal_quotes_the_input_escaped_once(config, db, room):
+    """Not escaped, *b* would be emphasis; escaped twice, backslashes would show."""
+    core = build_core(config, db, "@maillage:localhost", clock=lambda: NOW)
+    handle(core, room, "!abonner a*b*c", "$mail")     # refused by bot.calendar.mailer
+    with db.session() as session:
+        content = session.exec(select(Outbox)).one().content
+    assert content["body"].startswith("⚠️ « a*b*c » n'est pas une adresse e-mail"), content
+    assert "« a*b*c »" in content["formatted_body"], content
+    assert "<em>" not in content["formatted_body"] and "\\" not in content["formatted_body"]
+    assert "Usage : !abonner [e-mail]" in content["body"]
 
 
 def test_template_and_markup_in_input_are_inert(config, db, room):

@@ -14,7 +14,6 @@ from sqlmodel import select
 
 from bot.domain import reminders
 from bot.domain.reminders import (
-    OffsetError,
     Reminder,
     due_reminders,
     load_due,
@@ -34,6 +33,7 @@ from bot.storage.models import (
     Rencontre,
     Room,
 )
+from bot.support.errors import UserError
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.servicehost import FakeHost
 
@@ -160,8 +160,11 @@ def test_parse_offsets():
     assert parse_offsets("1 jour 1jour") == [1440]
     assert parse_offsets("Défaut") is None
     assert parse_offsets("aucun") == []
-    for bad in ("7x", "bientôt", "0h", "90j", "1j 2j 3j 4j 5j 6j 7j"):
-        with pytest.raises(OffsetError):
+    for bad in ("7x", "bientôt"):
+        with pytest.raises(UserError, match="je n'ai pas compris « .+ » : écrivez des délais"):
+            parse_offsets(bad)
+    for bad in ("0h", "90j", "1j 2j 3j 4j 5j 6j 7j"):
+        with pytest.raises(UserError, match="il faut de 1 à 6 délais"):
             parse_offsets(bad)
 
 

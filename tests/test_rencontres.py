@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app.wiring import SENT_HOOKS, build_core
-from bot.domain.rencontres import RencontreError, parse_fields, parse_mode, split_number
+from bot.domain.rencontres import parse_fields, parse_mode, split_number
 from bot.engine import outbox
 from bot.engine.events import Message, Reaction, Redaction
 from bot.engine.registry import PERMISSION_REPLY, UsageError, dispatch, parse_invocation
@@ -30,6 +30,7 @@ from bot.storage.models import (
     Room,
     RsvpStatus,
 )
+from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from commands.rencontres import reaction_status
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
@@ -128,8 +129,8 @@ def test_plan_creates_the_rencontre_from_the_lines(planned, db, changes):
     assert rencontre.number == 1 and rencontre.room_id == ROOM
     assert rencontre.title == "Réseau CPO"
     assert rencontre.mode == "distanciel"  # "visio"
-    assert rencontre.lien == "https://visio.example.net/reseau-cpo"
-    assert rencontre.objectif == "Proposer un espace régional d'échanges"
+    assert rencontre.link == "https://visio.example.net/reseau-cpo"
+    assert rencontre.objective == "Proposer un espace régional d'échanges"
     assert rencontre.agenda == ["Tour d'écran des participant·e·s",
                                 "Présentation par la cité éducative d'Arras",
                                 "Mise en perspective des prochaines séances"]
@@ -176,7 +177,7 @@ def test_keys_ignore_accents_and_case_and_accept_mode_synonyms(make_ctx, db):
                                "Répéter: tous les mois")
     [rencontre] = rencontres_in(db)
     assert rencontre.title == "Groupe de travail" and rencontre.mode == "presentiel"
-    assert rencontre.lieu == "Mairie d'Arras, salle 2"
+    assert rencontre.place == "Mairie d'Arras, salle 2"
     assert rencontre.agenda == ["Accueil", "Ateliers"] and rencontre.speakers == ["Mme Rivet"]
     # Monthly, on the 2nd Thursday like the first date.
     assert rencontre.recurrence == {"freq": "MONTHLY", "interval": 1, "by_weekday_rank": [3, 2]}
@@ -307,7 +308,7 @@ def test_cancelled_or_past_rencontres_take_no_answer(say, make_ctx, db):
     later = make_ctx(MEMBER, now=datetime(2027, 6, 9, 13, 30, tzinfo=UTC))  # 15h30 in Paris: under way, still open
     run(later, "!inscription 1")
     after = make_ctx(MEMBER, "$after", now=datetime(2027, 6, 9, 15, 1, tzinfo=UTC))  # it ended at 15:00 UTC
-    with pytest.raises(UsageError, match="déjà passée"):
+    with pytest.raises(UserError, match="déjà passée"):
         dispatch(after, parse_invocation("!excuse 1", "!", after.registry))
     say(FACILITATOR, "!rencontre annuler 1")
     [reply] = say(OTHER, "!inscription 1")
@@ -344,7 +345,7 @@ def test_modify_changes_fields_grows_sequence_and_reannounces(make_ctx, planned,
     run(ctx, "!rencontre modifier #1\ndate: 10 juin 2027 9h-12h\nmode: hybride\nlieu: Lille\nodj: Un seul point")
     [rencontre] = rencontres_in(db)
     assert rencontre.start_at == datetime(2027, 6, 10, 7, 0, tzinfo=UTC)
-    assert rencontre.mode == "hybride" and rencontre.lieu == "Lille"
+    assert rencontre.mode == "hybride" and rencontre.place == "Lille"
     assert rencontre.agenda == ["Un seul point"]                    # replaced, not appended
     assert rencontre.title == "Réseau CPO"                          # untouched
     assert rencontre.sequence == 1 and rencontre.updated_at == ctx.now
@@ -357,7 +358,7 @@ def test_modify_changes_fields_grows_sequence_and_reannounces(make_ctx, planned,
     run(make_ctx(FACILITATOR, "$edit2"), "!meeting edit 1 titre: Réseau régional")
     run(make_ctx(FACILITATOR, "$edit3"), "!rencontre modifier 1\nlieu:")
     [rencontre] = rencontres_in(db)
-    assert rencontre.title == "Réseau régional" and rencontre.lieu == "" and rencontre.sequence == 3
+    assert rencontre.title == "Réseau régional" and rencontre.place == "" and rencontre.sequence == 3
 
 
 def test_cancel_a_single_rencontre(make_ctx, planned, db, changes):
@@ -519,10 +520,10 @@ def test_a_series_answer_says_it_holds_for_every_date(make_ctx, series):
 def test_attendees_with_profiles(say, make_ctx, db):
     with db.session() as session:
         session.add(Profile(user_id=MEMBER, full_name="Mme De Castro Anabela",
-                            fonction="Cheffe de projet cité éducative", structure="CE Beauvais",
+                            role="Cheffe de projet cité éducative", structure="CE Beauvais",
                             updated_at=NOW))
         session.add(Profile(user_id=OTHER, full_name="M. Poilvé Quentin",
-                            fonction="Chef de projet cité éducative", structure="CE Soissons",
+                            role="Chef de projet cité éducative", structure="CE Soissons",
                             updated_at=NOW))
     say(FACILITATOR, PLAN)
     say(MEMBER, "!rsvp")
@@ -637,12 +638,12 @@ def test_split_number():
     assert split_number("malade") == (None, "malade")
     assert split_number("") == (None, "")
     assert split_number("#999999 x") == (999999, "x")
-    with pytest.raises(RencontreError, match="6 chiffres au plus"):
+    with pytest.raises(UserError, match="6 chiffres au plus"):
         split_number("1234567 malade")
 
 
 def test_parse_fields_keeps_order_and_colons_in_values():
     fields = parse_fields(["odj: 14:00 accueil", "", "Lien : https://x.org/a:b", "odj: suite"])
     assert fields == {"odj": ["14:00 accueil", "suite"], "lien": ["https://x.org/a:b"]}
-    with pytest.raises(RencontreError, match="clé: valeur"):
+    with pytest.raises(UserError, match="clé: valeur"):
         parse_fields(["https://x.org"])

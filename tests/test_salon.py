@@ -13,10 +13,11 @@ from sqlmodel import select
 from bot.app.wiring import build_core
 from bot.calendar import invites as calendar
 from bot.domain.reminders import plan_rencontre
-from bot.domain.zones import ZoneError, parse_zone, zone_suffix
+from bot.domain.zones import parse_zone, zone_suffix
 from bot.engine.events import Message
 from bot.engine.registry import PERMISSION_REPLY
 from bot.storage.models import Outbox, Rencontre, Room
+from bot.support.errors import UserError
 from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
 from tests.icalcheck import check_rules, parse_both
 
@@ -73,7 +74,7 @@ def test_parse_zone(text, zone):
 
 @pytest.mark.parametrize("text", ["", "Mars", "Europe/Atlantis", "UTC+3", "x" * 500, "../../etc/passwd"])
 def test_unknown_zones_are_refused(text):
-    with pytest.raises(ZoneError) as error:
+    with pytest.raises(UserError) as error:
         parse_zone(text)
     assert "Guyane" in error.value.message
 

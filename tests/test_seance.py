@@ -326,4 +326,4 @@ def test_actu_reseau_is_local_news_not_regional(make_ctx):
     dispatch(member, parse_invocation("!actu Réseau REP+ : nouvelle coordination", "!", member.registry))
     member.session.commit()
     item = member.session.exec(select(Item).where(Item.event_id == "$actu")).one()
-    assert (item.kind, item.text) == (ItemKind.ACTU_LOCALE, "Réseau REP+ : nouvelle coordination")
+    assert (item.kind, item.text) == (ItemKind.LOCAL_NEWS, "Réseau REP+ : nouvelle coordination")

@@ -44,7 +44,7 @@ def test_logging_in_imports_nothing_of_the_database_stack(tmp_path):
 
 
 def test_an_up_to_date_database_is_checked_without_alembic(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.storage.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
     Database(url).upgrade()
     code = (f"from bot.storage.db import Database\nbefore, after = Database({url!r}).upgrade()\n"
             "assert before == after, (before, after)")

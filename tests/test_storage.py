@@ -51,6 +51,50 @@ def test_schema_matches_the_models(database):
     assert differences == []
 
 
+def _migrate(database, revision: str, downgrade: bool = False) -> None:
+    from alembic import command
+
+    from bot.storage.db import _alembic_config
+    with database.engine.begin() as connection:
+        (command.downgrade if downgrade else command.upgrade)(_alembic_config(connection), revision)
+
+
+def test_english_column_names_keep_the_data_both_ways(database):
+    """0008 renames French columns (and drops two unused ones) with rows in the tables,
+    a rencontre referenced by a séance and a registration included; downgrade restores."""
+    _migrate(database, "0007_network")
+    rows = (
+        "INSERT INTO room (room_id, joined_at, encrypted_notice_sent) VALUES ('!r:x', :t, false)",
+        "INSERT INTO profile (user_id, full_name, fonction, structure, updated_at) "
+        "VALUES ('@a:x', 'A', 'Cheffe de projet', 'CE Soissons', :t)",
+        "INSERT INTO rencontre (id, room_id, number, uid, title, mode, lieu, lien, objectif, agenda, "
+        "speakers, start_at, all_day, timezone, status, cancel_reason, sequence, created_by, "
+        "created_at, updated_at) VALUES (1, '!r:x', 1, 'u1', 'T', 'hybride', 'Mairie', "
+        "'https://x.fr', 'Partager', '[]', '[]', :t, false, 'Europe/Paris', 'planned', '', 0, '', "
+        ":t, :t)",
+        "INSERT INTO seance (id, room_id, number, rencontre_id, title, status, opened_by, opened_at, "
+        "meteo_prompt_txn) VALUES (1, '!r:x', 1, 1, 'S', 'open', '', :t, 'txn')",
+        "INSERT INTO registration (rencontre_id, user_id, status, reason, updated_at) "
+        "VALUES (1, '@a:x', 'registered', '', :t)",
+    )
+    with database.engine.begin() as connection:
+        for statement in rows:
+            connection.execute(text(statement), {"t": "2027-01-01 10:00:00.000000"})
+    _migrate(database, "head")
+    with database.session() as session:
+        assert session.get(Profile, "@a:x").role == "Cheffe de projet"
+        rencontre = session.get(Rencontre, 1)
+        assert (rencontre.place, rencontre.link, rencontre.objective) == (
+            "Mairie", "https://x.fr", "Partager")
+    _migrate(database, "0007_network", downgrade=True)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT fonction FROM profile")).scalar() == "Cheffe de projet"
+        assert connection.execute(text("SELECT lieu || lien || objectif FROM rencontre")).scalar() == (
+            "Mairiehttps://x.frPartager")
+        assert connection.execute(text("SELECT count(*) FROM registration")).scalar() == 1
+        assert connection.execute(text("SELECT meteo_prompt_txn FROM seance")).scalar() == ""
+
+
 def test_a_newer_database_is_refused(database):
     database.upgrade()
     with database.engine.begin() as connection:

@@ -14,7 +14,7 @@ import commands
 from bot.app.wiring import build_registry, command_modules
 from bot.engine import registry as registry_module
 from bot.engine.context import Context
-from bot.engine.registry import NoCommandDeclared, Registry
+from bot.engine.registry import DuplicateCommandWord, NoCommandDeclared, Registry
 from bot.ops.cli import EXIT_COMMANDS
 from bot.support.signals import rencontre_changed, seance_closed
 from tests.conftest import NOW
@@ -102,6 +102,27 @@ def test_a_module_declaring_no_command_stops_the_build_naming_it(request, monkey
     extra_module(request, monkeypatch, tmp_path, "brouillon", NO_COMMAND)
     with pytest.raises(NoCommandDeclared, match=r"commands\.brouillon declares no command"):
         build_registry()
+
+
+TAKEN_WORD = '''"""A second !meteo, under an accented alias that the first one already answers."""
+
+from bot.engine.registry import command
+
+
+@command("humeur", aliases=("Météo",), usage="humeur", help="une autre météo")
+def humeur(ctx, args):
+    ctx.reply("?")
+'''
+
+
+def test_a_module_taking_another_commands_word_stops_the_build_naming_both(
+        request, monkeypatch, tmp_path):
+    extra_module(request, monkeypatch, tmp_path, "humeur", TAKEN_WORD)
+    with pytest.raises(DuplicateCommandWord) as refused:
+        build_registry()
+    message = str(refused.value)
+    assert refused.value.word.casefold() in ("météo", "meteo")
+    assert "commands.humeur (!humeur)" in message and "commands.items (!meteo)" in message
 
 
 @pytest.mark.parametrize("command", ["run", "check"])

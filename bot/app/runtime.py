@@ -27,7 +27,7 @@ import aiohttp
 
 from bot.engine.events import parse_event
 from bot.engine.roomstate import RoomState
-from bot.engine.services import wait_event
+from bot.engine.host import wait_event
 from bot.matrix.client import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
 from bot.support.config import Config
 
@@ -55,8 +55,8 @@ class DatabaseUnusable(RuntimeError):
 
 
 class CommandsUnusable(RuntimeError):
-    """A command module declares no command (``bot.app.wiring.build_registry``); the
-    ``__cause__`` names it."""
+    """The command modules cannot make a registry (``bot.app.wiring.build_registry``: a
+    module declaring no command, two commands on one word); the ``__cause__`` names it."""
 
 
 # Worth retrying the whole batch for: the homeserver going away, and once the database is
@@ -101,7 +101,7 @@ class Runtime:
         self._changed = False   # this batch handled more than plain messages
         self._queued = False    # this batch put messages in the outbox
 
-    # --- what services see (bot.engine.services.ServiceHost) --------------------------------
+    # --- what services see (bot.engine.host.ServiceHost) --------------------------------
 
     @property
     def bot_user_id(self) -> str:
@@ -183,13 +183,13 @@ class Runtime:
         registry of the commands (``bot.app.wiring``), then open the database (migrated if
         needed)."""
         from bot.app.wiring import build_registry
-        from bot.engine.registry import NoCommandDeclared
+        from bot.engine.registry import CommandsError
         from bot.storage.db import OPEN_ERRORS, Database
 
         if self.registry is None:
             try:
                 self.registry = build_registry()
-            except NoCommandDeclared as error:
+            except CommandsError as error:
                 raise CommandsUnusable(str(error)) from error
         try:
             self.db = Database(self.config.database.url)

@@ -24,7 +24,7 @@ from bot.domain.seance import set_aside
 from bot.engine.core import Core
 from bot.engine.outbox import SentHook
 from bot.engine.registry import Registry
-from bot.engine.services import Service
+from bot.engine.host import Service
 from bot.services import action_reminders, autoclose, http, reminders
 from bot.storage.db import Database
 from bot.storage.models import utcnow

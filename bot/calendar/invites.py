@@ -8,6 +8,10 @@ Privacy: subscribers' e-mail addresses never appear in a file that others see.
 Attendees are written as ``https://matrix.to/#/<user id>``; only the copy e-mailed
 to a subscriber names that subscriber by ``mailto:`` (so their mail client knows
 the invitation is for them). The feed carries no attendees at all.
+
+Delivering them (:func:`deliver`, :func:`send_upcoming`) takes the event's Context: the
+room copy and the direct messages are recorded there, the e-mails queued in its
+transaction (``bot.calendar.mailer`` sends them later).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from bot.calendar import mailer
 from bot.calendar.ics import Attendee, CalendarEvent, build_calendar, ics_filename
-from bot.domain.dates import format_when_fr
+from bot.domain.dates import When, format_when_fr
 from bot.domain.people import load_profile, person_name
 from bot.domain.reminders import room_offsets
 from bot.domain.rencontres import (
@@ -31,10 +35,12 @@ from bot.domain.rencontres import (
     mode_label,
     next_occurrences,
     recurrence_of,
+    upcoming,
     when_of,
 )
 from bot.domain.room_settings import network_name
 from bot.domain.zones import zone_suffix
+from bot.engine.context import Context
 from bot.storage.models import (
     CalendarFeed,
     Registration,
@@ -44,7 +50,8 @@ from bot.storage.models import (
     Subscriber,
 )
 from bot.support.config import Config
-from bot.support.text import safe_url
+from bot.support.templating import render
+from bot.support.text import md_line, md_link, safe_url
 
 ICS_MIMETYPE = "text/calendar"
 FEED_HISTORY = timedelta(days=183)      # the feed lists rencontres from 6 months back
@@ -86,17 +93,17 @@ def description(rencontre: Rencontre, prefix: str, room_id: str) -> str:
     if rencontre.status == RencontreStatus.CANCELLED:
         reason = f" Motif : {rencontre.cancel_reason}" if rencontre.cancel_reason.strip() else ""
         lines += [f"RENCONTRE ANNULÉE.{reason}", ""]
-    if rencontre.objectif.strip():
-        lines.append(f"Objectif : {rencontre.objectif.strip()}")
+    if rencontre.objective.strip():
+        lines.append(f"Objectif : {rencontre.objective.strip()}")
     if agenda := _lines(rencontre.agenda):
         lines += ["Ordre du jour :", *agenda]
     if speakers := _lines(rencontre.speakers):
         lines += ["Intervenant·e·s :", *speakers]
     lines.append(f"Modalité : {mode_label(rencontre.mode)}")
-    if rencontre.lieu.strip():
-        lines.append(f"Lieu : {rencontre.lieu.strip()}")
-    if rencontre.lien.strip():
-        lines.append(f"Lien : {rencontre.lien.strip()}")
+    if rencontre.place.strip():
+        lines.append(f"Lieu : {rencontre.place.strip()}")
+    if rencontre.link.strip():
+        lines.append(f"Lien : {rencontre.link.strip()}")
     if rencontre.status != RencontreStatus.CANCELLED:
         n = rencontre.number
         lines += ["",
@@ -169,7 +176,7 @@ def to_event(session: Session, config: Config, rencontre: Rencontre, *, bot_user
         uid=rencontre.uid, sequence=rencontre.sequence, summary=title_of(rencontre),
         description=description(rencontre, config.bot.command_prefix, rencontre.room_id),
         start=when.start, end=when.end, all_day=rencontre.all_day, tzid=rencontre.timezone,
-        location=rencontre.lieu.strip(), url=safe_url(rencontre.lien),
+        location=rencontre.place.strip(), url=safe_url(rencontre.link),
         organizer_name=cn, organizer_address=address, attendees=attendee_list,
         alarms=room_offsets(session, config, rencontre.room_id),
         rrule=rec.rrule_dict() if rec else None,
@@ -286,3 +293,112 @@ def email_key(rencontre: Rencontre, method: str, recipient: str) -> str:
 def matrix_to(matrix_id: str) -> str:
     """A link to a user or room that every Matrix client opens (and a valid URI)."""
     return f"https://matrix.to/#/{matrix_id}"
+
+
+# --------------------------------------------------------------------------- delivering them
+
+# change → (short label for subjects and DMs, headline of the e-mail)
+CHANGES = {
+    "created": ("Invitation", "Vous êtes invité·e à une rencontre du réseau."),
+    "modified": ("Rencontre modifiée",
+                 "Cette rencontre a été modifiée : voici les informations à jour."),
+    "cancelled": ("Rencontre annulée", "Cette rencontre est annulée."),
+    "occurrence_cancelled": ("Date annulée",
+                             "La date du {day} est annulée ; les autres dates sont maintenues."),
+}
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """One change of a rencontre, ready to deliver (the event carries every attendee)."""
+
+    rencontre: Rencontre
+    event: CalendarEvent
+    method: str          # REQUEST or CANCEL (the room copy is always PUBLISH)
+    label: str
+    headline: str
+
+    @property
+    def when(self) -> str:
+        return when_text(self.rencontre)
+
+
+def deliver(ctx: Context, rencontre: Rencontre, change: str,
+            occurrence_start: datetime | None = None) -> None:
+    """The ``.ics`` of a rencontre just planned, changed or cancelled (``change``, a key of
+    ``CHANGES``): in the room (METHOD:PUBLISH), then by direct message to each subscriber
+    still in the room and, when they gave an address and ``[email]`` is configured, queued
+    for e-mail (METHOD:REQUEST, or CANCEL for a cancelled rencontre). All in ``ctx``'s
+    transaction: nothing here waits for the network (the outbox and the mailer send later)."""
+    invitation = _invitation(ctx, rencontre, change, occurrence_start)
+    ctx.upload(filename(rencontre), invite(invitation.event, "PUBLISH", ctx.now), ICS_MIMETYPE)
+    recipients = _recipients(ctx)
+    direct = invite(invitation.event, invitation.method, ctx.now) if recipients else b""
+    for subscriber in recipients:
+        _send_dm(ctx, invitation, subscriber.user_id, direct)
+        _queue_email(ctx, invitation, subscriber)
+
+
+def send_upcoming(ctx: Context, subscriber: Subscriber, by_dm: bool) -> int:
+    """A new subscriber gets the rencontres already planned (e-mails are never sent twice);
+    returns how many were sent."""
+    sent = 0
+    for rencontre, _when in upcoming(ctx.session, ctx.room_id, ctx.now):
+        invitation = _invitation(ctx, rencontre, "created")
+        if by_dm:
+            _send_dm(ctx, invitation, subscriber.user_id,
+                     invite(invitation.event, invitation.method, ctx.now))
+        emailed = _queue_email(ctx, invitation, subscriber)
+        sent += by_dm or emailed
+    return sent
+
+
+def _invitation(ctx: Context, rencontre: Rencontre, change: str,
+                occurrence_start: datetime | None = None) -> Invitation:
+    people = attendees(ctx.session, rencontre, ctx.room.display_name)
+    event = to_event(ctx.session, ctx.config, rencontre, bot_user_id=ctx.bot_user_id,
+                     attendee_list=people)
+    label, headline = CHANGES[change]
+    if occurrence_start is not None:
+        day = When(occurrence_start.astimezone(when_of(rencontre).start.tzinfo), None,
+                   rencontre.all_day)
+        headline = headline.format(day=format_when_fr(day))
+    cancelled = rencontre.status == RencontreStatus.CANCELLED
+    return Invitation(rencontre, event, "CANCEL" if cancelled else "REQUEST", label, headline)
+
+
+def _recipients(ctx: Context) -> list[Subscriber]:
+    """Subscribers still in the room: someone who left gets no more invitations."""
+    return [s for s in subscribers(ctx.session, ctx.room_id) if s.user_id in ctx.room.joined]
+
+
+def _send_dm(ctx: Context, invitation: Invitation, user_id: str, data: bytes) -> None:
+    title = md_line(title_of(invitation.rencontre))
+    effect = ("la retire de" if invitation.method == "CANCEL"
+              else "ajoute ou met à jour la rencontre dans")
+    room_link = md_link("salon du réseau", matrix_to(ctx.room_id))
+    unsubscribe = f"`{ctx.prefix}desabonner`"
+    ctx.dm(user_id, "  \n".join([
+        f"📅 **{invitation.label}** : {title} — {md_line(invitation.when)}",
+        md_line(invitation.headline),
+        f"Le fichier joint (.ics) {effect} votre agenda.",
+        f"Pour ne plus recevoir ces invitations : {unsubscribe} dans le {room_link}."]))
+    ctx.upload(filename(invitation.rencontre), data, ICS_MIMETYPE, dm_user=user_id)
+
+
+def _queue_email(ctx: Context, invitation: Invitation, subscriber: Subscriber) -> bool:
+    """Queue the e-mailed copy (in this transaction); False if none is due."""
+    if not subscriber.email or ctx.config.email is None:
+        return False
+    rencontre, method = invitation.rencontre, invitation.method
+    title = title_of(rencontre)
+    text = render("invitation.txt.j2", ctx.config.minutes.templates_dir,
+                  headline=invitation.headline, title=title, when=invitation.when,
+                  details=invitation.event.description, cancelled=method == "CANCEL",
+                  network=network_name(ctx.session, ctx.config, ctx.room_id),
+                  unsubscribe=f"{ctx.prefix}desabonner",
+                  room_url=matrix_to(ctx.room_id))
+    ics = invite(addressed_to(invitation.event, subscriber), method, ctx.now)
+    return mailer.queue(ctx.session, dedup_key=email_key(rencontre, method, subscriber.email),
+                        recipient=subscriber.email, subject=f"{invitation.label} : {title} — "
+                        f"{invitation.when}", text=text, ics=ics, method=method, now=ctx.now)

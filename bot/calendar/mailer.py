@@ -10,7 +10,6 @@ the sync loop. Each message is an iTIP invitation as mail clients expect it
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -21,10 +20,11 @@ from email.utils import format_datetime, parseaddr
 import aiosmtplib
 from sqlmodel import Session, col, select
 
-from bot.engine.services import ServiceHost, wait_event
+from bot.engine.host import Changes, ServiceHost
 from bot.storage.db import Database
 from bot.storage.models import EmailOutbox
 from bot.support.config import EmailConfig
+from bot.support.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,43 +44,35 @@ _TLD_RE = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 EXAMPLE_ADDRESS = "prenom.nom@ville.fr"
 
 
-class InvalidAddress(ValueError):
-    """An e-mail address refused; ``message`` says why, in French."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
 # --------------------------------------------------------------------------- addresses
 
 
 def _ascii_domain(domain: str) -> str:
-    """The domain in ASCII (IDNA for accented domains), or InvalidAddress."""
+    """The domain in ASCII (IDNA for accented domains), or a UserError."""
     try:
         return domain.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidAddress(f"le domaine « {domain} » n'est pas un nom de domaine valide.") from None
+        raise UserError(f"le domaine « {domain} » n'est pas un nom de domaine valide.") from None
 
 
 def check_address(text: str) -> str:
     """A strictly valid address ``local@domain`` (no DNS look-up), domain in lower case."""
     address = text.strip()
     if address.count("@") != 1:
-        raise InvalidAddress(f"« {address} » n'est pas une adresse e-mail "
-                             f"(il faut une seule arobase « @ », par exemple {EXAMPLE_ADDRESS}).")
+        raise UserError(f"« {address} » n'est pas une adresse e-mail "
+                        f"(il faut une seule arobase « @ », par exemple {EXAMPLE_ADDRESS}).")
     local, domain = address.split("@")
     if not local or len(local) > 64 or not _LOCAL_RE.match(local):
-        raise InvalidAddress(f"la partie avant « @ » de « {address} » n'est pas valide "
-                             "(lettres sans accents, chiffres, points non consécutifs).")
+        raise UserError(f"la partie avant « @ » de « {address} » n'est pas valide "
+                        "(lettres sans accents, chiffres, points non consécutifs).")
     domain = _ascii_domain(domain) if domain else ""
     labels = domain.split(".")
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) \
             or not _TLD_RE.match(labels[-1]) or len(domain) > 253:
-        raise InvalidAddress(f"le domaine de « {address} » n'est pas valide "
-                             f"(par exemple {EXAMPLE_ADDRESS}).")
+        raise UserError(f"le domaine de « {address} » n'est pas valide "
+                        f"(par exemple {EXAMPLE_ADDRESS}).")
     if len(local) + 1 + len(domain) > 254:
-        raise InvalidAddress("cette adresse e-mail est trop longue.")
+        raise UserError("cette adresse e-mail est trop longue.")
     return f"{local}@{domain}"
 
 
@@ -213,25 +205,24 @@ async def _deliver(host: ServiceHost, row: EmailOutbox) -> bool:
     return True
 
 
-async def _wait(host: ServiceHost, changes: asyncio.Event) -> None:
+async def _wait(host: ServiceHost, changes: Changes) -> None:
     """Until something changed (a command may have queued mail) or a retry is due."""
     wake = await host.in_worker(next_attempt, host.db)
     delay = IDLE_WAKE_SECONDS
     if wake is not None:
         delay = max(0.0, min(delay, (wake - host.clock()).total_seconds()))
-    await wait_event(changes, delay)
+    await changes.wait(delay)
 
 
 async def run(host: ServiceHost) -> None:
     """Send queued invitations; does nothing when ``[email]`` is not configured."""
     if host.config.email is None:
         return
-    changes = host.subscribe_changes()
+    changes = Changes(host)
     while True:
-        changes.clear()
         try:
             await deliver_due(host)
             await _wait(host, changes)
         except Exception as error:  # e.g. the database away: never stop the bot, retry later
             log.warning("e-mail round failed, retrying in %ss: %s", DB_RETRY_SECONDS, error)
-            await wait_event(changes, DB_RETRY_SECONDS)
+            await changes.wait(DB_RETRY_SECONDS)

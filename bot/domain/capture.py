@@ -9,6 +9,8 @@ leaves only a name in the text), so redacting the latest edit re-reads the previ
 version, and a command re-read at the time it was written gives the same date for
 "vendredi" and the same owner.
 
+Reading a text (a mood, an action's person and due date, a link) is pure and lives in
+:mod:`bot.domain.capture_parse`; this module stores, versions and edits the items.
 What a text *means* (a command, discussion, a météo answer) is decided by the caller
 through a ``Reinterpret`` function: :mod:`commands.items` knows the commands, this
 module knows the séance, the items and the Matrix semantics. Nothing here imports the
@@ -21,20 +23,17 @@ state lives in the database: handlers are idempotent because the core is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from dataclasses import replace
+from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
 from bot.domain.attendance import mark_present
-from bot.domain.dates import DateError, parse_due_date
+from bot.domain.capture_parse import MOOD_CHOICES, Capture, is_off_record, parse_mood
 from bot.domain.people import load_profile
 from bot.engine.context import Context
-from bot.engine.events import Edit, Message, Reaction, Redaction, pills
-from bot.engine.roomstate import RoomState
+from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.storage.db import batch_cached
 from bot.storage.models import (
     Item,
@@ -47,7 +46,7 @@ from bot.storage.models import (
     SeanceStatus,
     new_row,
 )
-from bot.support.text import md_line, normalize, safe_url
+from bot.support.errors import UserError
 
 ACK = "✅"
 CAPTURED_MSGTYPES = frozenset({"m.text", "m.emote"})   # m.notice is what bots send
@@ -55,80 +54,29 @@ METEO_TAG = "meteo"                 # outbox tag of the météo prompt: "meteo:<
 
 # --- météo ------------------------------------------------------------------------------
 
-MOOD_EMOJIS = {"☀": 5, "🌤": 4, "⛅": 3, "🌧": 2, "⛈": 1}   # without the U+FE0F selector
-MOOD_CHOICES = "un chiffre de 1 à 5 ou ☀️ 🌤️ ⛅ 🌧️ ⛈️"
-VARIATION_SELECTOR = "\ufe0f"
-# "4", "4/5", "4 / 5", but not "45", "4,5" or "4.5".
-MOOD_NUMBER_RE = re.compile(r"^(?P<mood>[1-5])(?:\s*/\s*5)?(?!\d|[.,]\d)")
-MOOD_SEPARATORS = " \t\n:,;.-–—"
 MOOD_MISSING = ("Merci ! Pour la *météo du jour*, commencez votre réponse par votre humeur : "
                 f"{MOOD_CHOICES}, puis quelques mots (par exemple « 4 bonne dynamique »). "
                 "Ce message n'a pas été noté.")
 
-# --- people and dates -----------------------------------------------------------------------
-
-USER_ID_RE = re.compile(r"^@[^:\s]+:\S+$")
-MENTION_RE = re.compile(r"(?<!\S)@(?=\S)")
-WORD_RE = re.compile(r"\S+")
-MAX_NAME_WORDS = 6                  # a display name is rarely longer
-TRAILING_PUNCTUATION = ",;:.!?"
-DUE_RE = re.compile(r"(?<!\S)pour\s+", re.IGNORECASE)
-# A "pour …" tail is taken as a due date when it starts like one ("pour vendredi",
-# "pour le 15 juin", "pour dans 2 semaines", "pour fin juin", "pour 15/06"); otherwise
-# it is part of the text ("préparer la salle pour la réunion").
-DATE_WORDS = frozenset({
-    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-    "janvier", "janv", "fevrier", "fevr", "fev", "mars", "avril", "avr", "mai", "juin",
-    "juillet", "juil", "aout", "septembre", "sept", "octobre", "oct", "novembre", "nov",
-    "decembre", "dec", "demain", "apres-demain", "aujourd'hui", "aujourdhui", "hier",
-    "avant-hier", "dans", "fin",
-})
-DATE_ARTICLE_RE = re.compile(r"^(?:le|l')\s*")
-
-# --- links ------------------------------------------------------------------------------------
-
-SHARE_SEPARATOR_RE = re.compile(r"\s*(?:—|--)\s*|\s+[-–]\s+")
-
 KIND_LABELS = {
     ItemKind.METEO: ("météo", "météos"),
-    ItemKind.ACTU_LOCALE: ("actualité locale", "actualités locales"),
-    ItemKind.ACTU_NATIONALE: ("actualité nationale", "actualités nationales"),
-    ItemKind.ACTU_REGIONALE: ("actualité du réseau régional", "actualités du réseau régional"),
+    ItemKind.LOCAL_NEWS: ("actualité locale", "actualités locales"),
+    ItemKind.NATIONAL_NEWS: ("actualité nationale", "actualités nationales"),
+    ItemKind.REGIONAL_NEWS: ("actualité du réseau régional", "actualités du réseau régional"),
     ItemKind.INFO: ("point notable", "points notables"),
-    ItemKind.PARTAGE: ("partage d'expérience", "partages d'expérience"),
+    ItemKind.SHARED_EXPERIENCE: ("partage d'expérience", "partages d'expérience"),
     ItemKind.ACTION: ("action", "actions"),
-    ItemKind.RESSOURCE: ("ressource", "ressources"),
+    ItemKind.RESOURCE: ("ressource", "ressources"),
     ItemKind.QUESTION: ("question", "questions"),
     ItemKind.DECISION: ("décision", "décisions"),
     ItemKind.DISCUSSION: ("message de discussion", "messages de discussion"),
 }
 
 
-class CaptureError(ValueError):
-    """Text that cannot be captured; ``message`` is French, user text in it escaped."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Capture:
-    """What a message says, as an item: its kind and the fields that kind uses."""
-
-    kind: str
-    text: str = ""
-    title: str = ""
-    url: str = ""
-    mood: int | None = None
-    owner: str = ""
-    due_date: date | None = None
-    formatted: str = ""    # the version's HTML (plain discussion messages only), "" without one
-
-
 # A caller-provided reading of a text for an existing item (see module docstring):
-# applies it to the item (or removes the item) and returns None, or returns a French
-# error message and changes nothing.
+# applies it to the item (or removes the item) and returns None; or refuses it and changes
+# nothing, either by raising the command's ``UserError`` (the engine words the reply:
+# ``edit_refused_reply``) or by returning this module's own answer (``MOOD_MISSING``).
 Reinterpret = Callable[[Context, Item, str], str | None]
 
 
@@ -195,184 +143,6 @@ def prompt_event_id(session: Session, seance: Seance) -> str | None:
 def kind_label(kind: str, count: int = 1) -> str:
     singular, plural = KIND_LABELS.get(kind, (kind, kind))
     return singular if count == 1 else plural
-
-
-# --- parsing helpers (pure) -----------------------------------------------------------------------
-
-def parse_mood(text: str) -> tuple[int, str] | None:
-    """A leading mood ("4", "4/5", ☀️ … ⛈️) and the text after it; None without one."""
-    text = text.strip()
-    match = MOOD_NUMBER_RE.match(text)
-    if match:
-        mood, rest = int(match["mood"]), text[match.end():]
-    else:
-        emoji = next((e for e in MOOD_EMOJIS if text.startswith(e)), None)
-        if emoji is None:
-            return None
-        mood, rest = MOOD_EMOJIS[emoji], text[len(emoji):]
-    return mood, rest.lstrip(VARIATION_SELECTOR).lstrip(MOOD_SEPARATORS).strip()
-
-
-def is_off_record(text: str, marker: str) -> bool:
-    """Does the message start with the off-record marker (case and accents aside)?"""
-    return bool(marker.strip()) and normalize(text.lstrip()).startswith(normalize(marker.strip()))
-
-
-def find_person(room: RoomState, text: str) -> str | None:
-    """A user id, or a joined member by display name or user name (case and accents aside)."""
-    text = text.strip().rstrip(TRAILING_PUNCTUATION)
-    if USER_ID_RE.match(text):
-        return text
-    name = text.removeprefix("@").strip()
-    if not name:
-        return None
-    found = room.find_member(name)
-    if found is not None:
-        return found
-    wanted = normalize(name)
-    matches = [u for u in room.joined
-               if wanted in (normalize(room.display_name(u)), normalize(u[1:].split(":", 1)[0]))]
-    return matches[0] if len(matches) == 1 else None
-
-
-def split_owner(room: RoomState, text: str) -> tuple[str, str]:
-    """(owner user id or "", text without the mention) for "… @Nicolas Labre …"."""
-    starts = [m.start() for m in MENTION_RE.finditer(text)]
-    if not starts:
-        return "", text
-    if len(starts) > 1:
-        raise CaptureError("une action n'a qu'une personne responsable : "
-                           "gardez une seule mention « @… ».")
-    start = starts[0]
-    words = list(WORD_RE.finditer(text, start))[:MAX_NAME_WORDS]
-    for word in reversed(words):  # the longest name that is a member wins
-        owner = find_person(room, text[start:word.end()])
-        if owner is not None:
-            return owner, _squeeze(text[:start] + text[word.end():])
-    raise CaptureError(f"je ne trouve pas « {md_line(words[0].group())} » parmi les membres du "
-                       "salon : mentionnez la personne par son nom affiché (@Prénom Nom) ou son "
-                       "identifiant (@nom:serveur).")
-
-
-def pill_owner(room: RoomState, text: str, mentions: tuple[str, ...],
-               formatted_body: str = "") -> tuple[str, str]:
-    """(owner user id or "", text without the name) for an Element pill.
-
-    A pill leaves only a name in the plain body; the user is in the ``formatted_body``
-    link and in ``m.mentions``. A reply also mentions the replied-to sender (element-web
-    ``attachMentions``), so only members whose name is in the text count: a pill's link
-    text first, else a mentioned member's display name. Two pills named in the text are
-    refused (one owner per action); two bare mentions are left alone.
-    """
-    linked = [(user, name) for user, name in pills(formatted_body) if user in room.joined]
-    found = _named_in(text, linked)
-    if len(found) > 1:
-        raise CaptureError("une action n'a qu'une personne responsable : "
-                           "gardez une seule mention.")
-    if not found:
-        found = _named_in(text, [(u, room.display_name(u)) for u in mentions if u in room.joined])
-    if len(found) != 1:
-        return "", text
-    [(owner, match)] = found.items()
-    return owner, _squeeze(text[:match.start()] + text[match.end():])
-
-
-def _named_in(text: str, people: list[tuple[str, str]]) -> dict[str, re.Match]:
-    """Each user whose name appears in ``text`` as whole words (case aside): its first match."""
-    found: dict[str, re.Match] = {}
-    for user, name in people:
-        match = re.search(rf"(?<!\w){re.escape(name.strip())}(?!\w)", text, re.IGNORECASE)
-        if name.strip() and match is not None and user not in found:
-            found[user] = match
-    return found
-
-
-def _squeeze(text: str) -> str:
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
-
-
-def looks_like_date(text: str) -> bool:
-    words = DATE_ARTICLE_RE.sub("", normalize(text.strip())).replace("’", "'").split()
-    return bool(words) and (words[0][0].isdigit() or words[0].rstrip(".,") in DATE_WORDS)
-
-
-def split_due(text: str, tz: ZoneInfo, now: datetime) -> tuple[str, date | None]:
-    """(text, due date) for "… pour vendredi"; a date in the past is refused."""
-    tails = list(DUE_RE.finditer(text))
-    if not tails or not looks_like_date(text[tails[-1].end():]):
-        return text, None
-    last = tails[-1]
-    try:
-        due = parse_due_date(text[last.end():], tz, now)
-    except DateError as error:
-        # The message quotes what the user typed: escaped.
-        raise CaptureError(f"échéance non comprise : {md_line(error.message)}") from None
-    return text[:last.start()].rstrip(" ,;:-—"), due
-
-
-def parse_action(room: RoomState, args: str, tz: ZoneInfo, now: datetime,
-                 mentions: tuple[str, ...] = (), formatted_body: str = "") -> Capture:
-    owner, text = split_owner(room, args)
-    if not owner:
-        owner, text = pill_owner(room, text, mentions, formatted_body)
-    text, due = split_due(text, tz, now)
-    if not text.strip():
-        raise CaptureError("le texte de l'action est vide.")
-    return Capture(ItemKind.ACTION, text=text.strip(), owner=owner, due_date=due)
-
-
-def looks_like_url(token: str) -> bool:
-    lowered = token.lower()
-    return "://" in token or lowered.startswith(("www.", "http:", "https:"))
-
-
-def checked_url(token: str) -> str:
-    """An http(s) URL as typed (angle brackets and closing punctuation aside), or an error."""
-    token = token.strip().strip("<>").rstrip(TRAILING_PUNCTUATION)
-    url = safe_url(token)
-    if url:
-        return url
-    hint = " (ajoutez https:// devant)" if token.lower().startswith("www.") else ""
-    raise CaptureError(f"l'adresse « {md_line(token)} » n'est pas un lien web valide : elle doit "
-                       f"commencer par http:// ou https://{hint}.")
-
-
-def split_trailing_url(text: str) -> tuple[str, str]:
-    """(text, url) when the text ends with a link; (text, "") otherwise."""
-    parts = text.rsplit(None, 1)
-    if not parts or not looks_like_url(parts[-1].strip("<>")):
-        return text.strip(), ""
-    return (parts[0].strip() if len(parts) == 2 else ""), checked_url(parts[-1])
-
-
-def parse_share(args: str) -> Capture:
-    """``<titre> [— description] [url]``; separators: — or -- or " - "."""
-    text, url = split_trailing_url(args)
-    title, _, description = (p.strip() for p in _split_once(text))
-    if not title:
-        raise CaptureError("le titre du partage est vide.")
-    return Capture(ItemKind.PARTAGE, text=description, title=title, url=url)
-
-
-def _split_once(text: str) -> tuple[str, str, str]:
-    match = SHARE_SEPARATOR_RE.search(text)
-    if match is None:
-        return text, "", ""
-    return text[:match.start()], match.group(), text[match.end():]
-
-
-def parse_resource(args: str) -> Capture:
-    """``<url> [description]`` (the link may also close the text)."""
-    words = args.split(None, 1)
-    if not words:
-        raise CaptureError("indiquez le lien à partager (http:// ou https://).")
-    if looks_like_url(words[0].strip("<>")):
-        return Capture(ItemKind.RESSOURCE, text=words[1].strip() if len(words) == 2 else "",
-                       url=checked_url(words[0]))
-    description, url = split_trailing_url(args)
-    if not url:
-        raise CaptureError("il manque le lien : une adresse qui commence par http:// ou https://.")
-    return Capture(ItemKind.RESSOURCE, text=description, url=url)
 
 
 # --- storing items --------------------------------------------------------------------------------
@@ -508,9 +278,11 @@ def apply_edit(ctx: Context, edit: Edit, reinterpret: Reinterpret) -> None:
         ctx.session.add(version)    # an older edit arriving late: history only
         return
     reading = as_of(ctx, item, version)
-    error = reinterpret(reading, item, edit.body)
-    if error is not None:
-        reading.reply(error)    # to the message itself: an edit is not what people reply to
+    # A command refusing the new text raises its UserError: the engine rolls the edit back
+    # and answers it on the message itself (an edit is not what people reply to).
+    answer = reinterpret(reading, item, edit.body)
+    if answer is not None:
+        reading.reply(answer)   # refused by this module (a météo answer without a mood)
         return
     if item_by_event(ctx.session, version.item_event_id) is not None:
         ctx.session.add(version)
@@ -535,9 +307,14 @@ def apply_redaction(ctx: Context, redaction: Redaction, reinterpret: Reinterpret
 
 
 def _restore_latest(ctx: Context, item: Item, reinterpret: Reinterpret) -> None:
-    """Re-read the newest remaining version that still reads well (normally the first tried)."""
+    """Re-read the newest remaining version that still reads well (normally the first tried);
+    one refused now is skipped, silently: nobody is answering a redaction."""
     for version in reversed(versions(ctx.session, item)):
-        if reinterpret(as_of(ctx, item, version), item, version.text) is None:
+        try:
+            answer = reinterpret(as_of(ctx, item, version), item, version.text)
+        except UserError:
+            continue
+        if answer is None:
             if item_by_event(ctx.session, item.event_id) is not None:
                 item.edited_at = None if is_original(version) else version.edited_at
             return

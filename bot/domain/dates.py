@@ -10,8 +10,9 @@ optional trailing time range, an optional "all day" marker and a date part.
 The time range and every absolute date form are parsed with our own regular
 expressions; ``dateparser`` is only used for relative offsets such as
 "dans 2 semaines", after our own regex has checked the shape of the text.
-Anything not fully understood is refused with a :class:`DateError` whose
-message is a French sentence ending with an example of a valid input.
+Anything not fully understood is refused with a
+:class:`~bot.support.errors.UserError` whose message is a French sentence (the
+text typed quoted as is) ending with an example of a valid input.
 
 Why not hand everything to ``dateparser``? It is too lenient for a bot that
 creates calendar events: it silently ignores a weekday contradicting the date
@@ -30,13 +31,13 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import FR, MO, MONTHLY, SA, SU, TH, TU, WE, WEEKLY, rrule
 
+from bot.support.errors import UserError
 from bot.support.text import (
     excerpt,
     normalize,  # noqa: F401  (also part of this module's API)
 )
 
 __all__ = [
-    "DateError",
     "Recurrence",
     "When",
     "format_date_fr",
@@ -214,18 +215,6 @@ _PUNCTUATION_AS_SPACE = str.maketrans({",": " ", "(": " ", ")": " ", ";": " "})
 # ---------------------------------------------------------------------------
 
 
-class DateError(ValueError):
-    """A date or time the user typed could not be accepted.
-
-    ``message`` is a French sentence explaining what is wrong, ending with an
-    example of a valid input; it can be shown to the user as is.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 @dataclass(frozen=True)
 class When:
     """When something happens.
@@ -307,17 +296,17 @@ def _example_when(today: date) -> str:
     return f"{format_day_fr(day)} 14h-17h"
 
 
-def _when_error(reason: str, today: date, example: str | None = None) -> DateError:
+def _when_error(reason: str, today: date, example: str | None = None) -> UserError:
     example = example or _example_when(today)
-    return DateError(f"{reason} Exemple : « {example} ».")
+    return UserError(f"{reason} Exemple : « {example} ».")
 
 
 _DUE_EXAMPLES = "« vendredi », « 15 juin », « 15/06/2027 » ou « dans 2 semaines »"
 
 
-def _due_error(reason: str, example: str | None = None) -> DateError:
+def _due_error(reason: str, example: str | None = None) -> UserError:
     examples = f"« {example} »" if example else _DUE_EXAMPLES
-    return DateError(f"{reason} Exemple : {examples}.")
+    return UserError(f"{reason} Exemple : {examples}.")
 
 
 _RECURRENCE_EXAMPLES = "« toutes les semaines », « toutes les 2 semaines » ou « tous les mois »"
@@ -328,7 +317,7 @@ _RECURRENCE_EXAMPLES = "« toutes les semaines », « toutes les 2 semaines » o
 
 
 class _DateProblem(Exception):
-    """Internal: the date part is wrong. Turned into a DateError by callers.
+    """Internal: the date part is wrong. Turned into a UserError by callers.
 
     ``suggested_day`` is the date the user most likely meant when it is
     obvious (wrong weekday), so that the error can show a tailored example.
@@ -533,7 +522,7 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> When:
     Accepts for instance "9 juin 2027 14h-17h", "jeudi 10 juin de 14h à 17h",
     "2027-06-09 14:00-17:00", "demain 10h-12h", "le 7 juillet" (all day),
     "mardi prochain 9h30-11h" or "lundi 14h" (end left to the caller).
-    Raises DateError, with a French message, for anything else.
+    Raises UserError, with a French message, for anything else.
     """
     _require_aware(now)
     today = now.astimezone(tz).date()
@@ -644,7 +633,7 @@ def parse_recurrence(text: str, start: datetime) -> Recurrence:
         return _parse_recurrence_canonical(canonical, start)
     except _DateProblem as problem:
         reason = problem.shown_with(canonical, text)
-        raise DateError(f"{reason} Exemple : {_RECURRENCE_EXAMPLES}.") from None
+        raise UserError(f"{reason} Exemple : {_RECURRENCE_EXAMPLES}.") from None
 
 
 def _parse_recurrence_canonical(text: str, start: datetime) -> Recurrence:

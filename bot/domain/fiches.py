@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot.storage.models import Fiche, Profile
+from bot.support.errors import UserError
 from bot.support.text import excerpt, normalize, safe_url
 
 
@@ -40,12 +41,6 @@ MAX_POPULATION = 100_000_000
 POPULATION_RE = re.compile(r"^(?P<digits>\d{1,3}(?:[ \u00a0\u202f.]\d{3})*|\d{1,9})(?:\s+habitants?)?$")
 
 
-class FicheError(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
 def keys_help() -> str:
     return ", ".join(k.name for k in KEYS)
 
@@ -57,10 +52,10 @@ def fiche_key(structure: str) -> str:
 def check_structure(text: str) -> str:
     structure = " ".join(text.split())
     if not structure:
-        raise FicheError("indiquez la structure, par exemple « CE Soissons ».")
+        raise UserError("indiquez la structure, par exemple « CE Soissons ».")
     if len(structure) > MAX_STRUCTURE:
-        raise FicheError(f"le nom de la structure est trop long ({len(structure)} caractères ; "
-                         f"{MAX_STRUCTURE} au plus).")
+        raise UserError(f"le nom de la structure est trop long ({len(structure)} caractères ; "
+                        f"{MAX_STRUCTURE} au plus).")
     return structure
 
 
@@ -68,8 +63,8 @@ def _population(value: str) -> str:
     match = POPULATION_RE.match(value.strip())
     number = int(re.sub(r"\D", "", match["digits"])) if match else None
     if number is None or not 0 < number <= MAX_POPULATION:
-        raise FicheError(f"population « {excerpt(value)} » : un nombre d'habitants, par exemple "
-                         "« 48 000 ».")
+        raise UserError(f"population « {excerpt(value)} » : un nombre d'habitants, par exemple "
+                        "« 48 000 ».")
     return f"{number:,}".replace(",", "\u202f")   # 48 000, French thin space
 
 
@@ -85,24 +80,24 @@ def parse_lines(lines: list[str]) -> dict[str, str]:
         name = " ".join(normalize(raw_key).split())
         name = ALIASES.get(name, name)
         if not colon or name not in known:
-            raise FicheError(f"« {excerpt(raw_key.strip() if colon else line)} » n'est pas une clé de fiche "
-                             f"(clés : {keys_help()}).")
+            raise UserError(f"« {excerpt(raw_key.strip() if colon else line)} » n'est pas une clé de fiche "
+                            f"(clés : {keys_help()}).")
         if name in fields:
-            raise FicheError(f"la clé « {name} » est donnée deux fois.")
+            raise UserError(f"la clé « {name} » est donnée deux fois.")
         value = " ".join(value.split())
         if len(value) > MAX_VALUE:
-            raise FicheError(f"la valeur de « {name} » est trop longue ({len(value)} caractères ; "
-                             f"{MAX_VALUE} au plus).")
+            raise UserError(f"la valeur de « {name} » est trop longue ({len(value)} caractères ; "
+                            f"{MAX_VALUE} au plus).")
         if value and name == "population":
             value = _population(value)
         if value and name == "lien":
             url = safe_url(value)
             if not url:
-                raise FicheError(f"le lien « {excerpt(value)} » doit commencer par http:// ou https://.")
+                raise UserError(f"le lien « {excerpt(value)} » doit commencer par http:// ou https://.")
             value = url
         fields[name] = value
     if not fields:
-        raise FicheError(f"aucune ligne « clé: valeur » (clés : {keys_help()}).")
+        raise UserError(f"aucune ligne « clé: valeur » (clés : {keys_help()}).")
     return fields
 
 

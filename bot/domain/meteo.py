@@ -7,7 +7,9 @@ person); here they are only counted.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from sqlmodel import Session, col, select
 
@@ -17,12 +19,18 @@ TREND_THRESHOLD = 0.25              # a change of mean mood below a quarter poin
 TRENDS = ("en baisse", "stable", "en hausse")
 
 
-class MeteoSummary(NamedTuple):
+@dataclass(frozen=True)
+class MeteoSummary:
+    """The figures of a séance's météo (frozen: its distribution is a read-only copy)."""
+
     count: int                      # people who gave their météo
-    distribution: dict[int, int]    # mood 1..5 → how many (all five keys, zeros included)
+    distribution: Mapping[int, int]  # mood 1..5 → how many (all five keys, zeros included)
     mean: float | None
     previous_mean: float | None     # of the room's latest earlier séance with a météo
     trend: str | None               # "en hausse" | "stable" | "en baisse" | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "distribution", MappingProxyType(dict(self.distribution)))
 
 
 def _moods(session: Session, seance_id: int) -> list[int]:
@@ -50,9 +58,10 @@ def trend(mean: float | None, previous: float | None) -> str | None:
     if mean is None or previous is None:
         return None
     change = mean - previous
+    falling, stable, rising = TRENDS
     if abs(change) < TREND_THRESHOLD:
-        return "stable"
-    return "en hausse" if change > 0 else "en baisse"
+        return stable
+    return rising if change > 0 else falling
 
 
 def meteo_summary(session: Session, seance: Seance) -> MeteoSummary:

@@ -17,7 +17,7 @@ def load_profile(session: Session, user_id: str) -> Profile | None:
 
 
 def update_profile(session: Session, user_id: str, now: datetime, **fields: str) -> Profile:
-    """Set some of a person's profile fields (``fonction``, ``structure``, ``full_name``),
+    """Set some of a person's profile fields (``role``, ``structure``, ``full_name``),
     creating the profile on first use."""
     profile = load_profile(session, user_id)
     if profile is None:
@@ -34,7 +34,7 @@ def person_details(profile: Profile | None) -> str:
     """``Cheffe de projet cité éducative ; CE Beauvais`` (either part may be missing)."""
     if profile is None:
         return ""
-    return " ; ".join(part for part in (profile.fonction, profile.structure) if part)
+    return " ; ".join(part for part in (profile.role, profile.structure) if part)
 
 
 def person_name(profile: Profile | None, display_name: str) -> str:

@@ -31,9 +31,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.domain.dates import DateError, When, format_when_fr, parse_when
+from bot.domain.dates import When, format_when_fr, parse_when
 from bot.domain.zones import zone_suffix
 from bot.storage.models import Poll, PollStatus, PollVote, Rencontre
+from bot.support.errors import UserError
 from bot.support.text import excerpt
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -44,12 +45,6 @@ POLL_TAG = "poll"             # outbox tag "poll:<id>": the start event's id is 
 MIN_OPTIONS = 2
 MAX_OPTIONS = 20              # matrix-js-sdk reads at most 20 answers
 MAX_QUESTION = 300
-
-
-class PollError(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 # --- options --------------------------------------------------------------------------------
@@ -81,30 +76,30 @@ def parse_options(lines: list[str], tz: ZoneInfo, now: datetime) -> list[dict]:
     seen: set[tuple] = set()
     texts = [line.strip().lstrip("-•*").strip() for line in lines if line.strip()]
     if len(texts) > MAX_OPTIONS:
-        raise PollError(f"au plus {MAX_OPTIONS} dates par sondage ({len(texts)} données).")
+        raise UserError(f"au plus {MAX_OPTIONS} dates par sondage ({len(texts)} données).")
     for number, text in enumerate(texts, start=1):
         try:
             when = parse_when(text, tz, now)
-        except DateError as error:
-            raise PollError(f"date n°{number} « {excerpt(text)} » : {error.message}") from None
+        except UserError as error:
+            raise UserError(f"date n°{number} « {excerpt(text)} » : {error.message}") from None
         key = (when.start, when.end, when.all_day)
         if key in seen:
-            raise PollError(f"la date n°{number} « {excerpt(text)} » est déjà proposée.")
+            raise UserError(f"la date n°{number} « {excerpt(text)} » est déjà proposée.")
         seen.add(key)
         options.append({"id": f"date-{number}", "start": when.start.isoformat(),
                         "end": when.end.isoformat() if when.end else None, "all_day": when.all_day})
     if len(options) < MIN_OPTIONS:
-        raise PollError("il faut au moins deux dates, une par ligne sous la question.")
+        raise UserError("il faut au moins deux dates, une par ligne sous la question.")
     return options
 
 
 def check_question(text: str, tz: ZoneInfo, now: datetime) -> str:
     question = " ".join(text.split())
     if not question or _is_date(question, tz, now):
-        raise PollError("il manque la question, sur la première ligne (les dates suivent, une "
+        raise UserError("il manque la question, sur la première ligne (les dates suivent, une "
                         "par ligne).")
     if len(question) > MAX_QUESTION:
-        raise PollError(f"la question est trop longue ({len(question)} caractères ; "
+        raise UserError(f"la question est trop longue ({len(question)} caractères ; "
                         f"{MAX_QUESTION} au plus).")
     return question
 
@@ -112,7 +107,7 @@ def check_question(text: str, tz: ZoneInfo, now: datetime) -> str:
 def _is_date(text: str, tz: ZoneInfo, now: datetime) -> bool:
     try:
         parse_when(text, tz, now)
-    except DateError:
+    except UserError:
         return False
     return True
 

@@ -24,12 +24,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.domain import rencontres as domain
+from bot.domain import rencontres
 from bot.domain.people import load_profile, person_name
 from bot.engine.context import Context
 from bot.storage.db import Database
 from bot.storage.models import ReminderSent, Rencontre, RencontreStatus, Room
 from bot.support.config import Config
+from bot.support.errors import UserError
 from bot.support.templating import render
 from bot.support.text import excerpt, normalize
 
@@ -147,12 +148,6 @@ DEFAULT_WORDS = {"defaut", "default", "par defaut"}
 NONE_WORDS = {"aucun", "aucuns", "none", "non"}
 
 
-class OffsetError(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
 MAX_AMOUNT_DIGITS = 6   # 999999 minutes is already beyond MAX_OFFSET
 
 
@@ -176,11 +171,11 @@ def parse_offsets(text: str) -> list[int] | None:
     amounts = [_minutes(m) for m in OFFSET_TOKEN.finditer(canonical)]
     leftover = OFFSET_TOKEN.sub(" ", canonical).replace(",", " ").replace(";", " ").strip()
     if leftover or not amounts:
-        raise OffsetError(f"je n'ai pas compris « {excerpt(leftover or canonical)} » : écrivez des "
-                          "délais comme « 7j 1j 1h » ou « 30min ».")
+        raise UserError(f"je n'ai pas compris « {excerpt(leftover or canonical)} » : écrivez des "
+                        "délais comme « 7j 1j 1h » ou « 30min ».")
     if any(not 0 < a <= minutes_of(MAX_OFFSET) for a in amounts) or len(amounts) > MAX_OFFSETS:
-        raise OffsetError(f"il faut de 1 à {MAX_OFFSETS} délais, chacun entre 1 minute et "
-                          f"{MAX_OFFSET.days} jours.")
+        raise UserError(f"il faut de 1 à {MAX_OFFSETS} délais, chacun entre 1 minute et "
+                        f"{MAX_OFFSET.days} jours.")
     return sorted(set(amounts), reverse=True)
 
 
@@ -209,9 +204,9 @@ def plan_rencontre(session: Session, config: Config, rencontre: Rencontre,
     offsets = room_offsets(session, config, rencontre.room_id)
     if not offsets:
         return []
-    cancelled = domain.cancelled_starts(session, rencontre)
+    cancelled = rencontres.cancelled_starts(session, rencontre)
     limit = now + horizon_for(offsets)
-    whens = domain.next_occurrences(rencontre, cancelled, now, MAX_OCCURRENCES, ongoing=False)
+    whens = rencontres.next_occurrences(rencontre, cancelled, now, MAX_OCCURRENCES, ongoing=False)
     whens = whens[:1] + [w for w in whens[1:] if w.start <= limit]
     tz = ZoneInfo(rencontre.timezone)
     return [r for w in whens for r in plan_occurrence(rencontre.id, rencontre.room_id, w.start, offsets, tz)
@@ -228,9 +223,9 @@ def load_due(db: Database, config: Config, now: datetime) -> Due:
     """What is due now, from the stored rencontres and the reminders already recorded."""
     with db.session() as session:
         query = select(Rencontre).where(Rencontre.status == RencontreStatus.PLANNED)
-        rencontres = [r for r in session.exec(query) if r.recurrence or r.start_at > now]
-        planned = [rem for r in rencontres for rem in plan_rencontre(session, config, r, now)]
-        return due_reminders(planned, sent_keys(session, [r.id for r in rencontres], now), now)
+        stored = [r for r in session.exec(query) if r.recurrence or r.start_at > now]
+        planned = [rem for r in stored for rem in plan_rencontre(session, config, r, now)]
+        return due_reminders(planned, sent_keys(session, [r.id for r in stored], now), now)
 
 
 def record_skipped(db: Database, reminders: list[Reminder], now: datetime) -> None:
@@ -265,13 +260,13 @@ def send_reminder(ctx: Context, reminder: Reminder) -> None:
 
 def reminder_text(ctx: Context, rencontre: Rencontre, reminder: Reminder) -> str:
     tz = ZoneInfo(rencontre.timezone)
-    when = next(w for w in domain.next_occurrences(rencontre, domain.cancelled_starts(ctx.session, rencontre),
+    when = next(w for w in rencontres.next_occurrences(rencontre, rencontres.cancelled_starts(ctx.session, rencontre),
                                                    ctx.now, MAX_OCCURRENCES, ongoing=False)
                 if w.start == reminder.occurrence_start)
-    registered, _excused = domain.answers(ctx.session, rencontre)
+    registered, _excused = rencontres.answers(ctx.session, rencontre)
     names = sorted((person_name(load_profile(ctx.session, r.user_id), ctx.room.display_name(r.user_id))
                     for r in registered), key=str.casefold)
-    return render("rappel.md.j2", ctx.config.minutes.templates_dir, v=domain.view_of(rencontre, when),
+    return render("rappel.md.j2", ctx.config.minutes.templates_dir, v=rencontres.view_of(rencontre, when),
                   until=time_until_fr(when.start, ctx.now.astimezone(tz)), inscrits=names,
                   prefix=ctx.config.bot.command_prefix)
 

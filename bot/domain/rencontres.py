@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.domain.dates import (
     MONTH_WORDS,
-    DateError,
+    WEEKDAYS_FR,
     Recurrence,
     When,
     format_when_fr,
@@ -37,21 +37,14 @@ from bot.storage.models import (
     RencontreStatus,
     RsvpStatus,
 )
-from bot.support.text import excerpt, md_line, normalize, safe_url
+from bot.support.errors import UserError
+from bot.support.text import excerpt, normalize, safe_url
 
 DEFAULT_TITLE = "Rencontre du réseau"
 MAX_VALUE = 300             # characters in one value
 MAX_LIST = 30               # agenda items, speakers
 ASSUMED_LENGTH = timedelta(hours=2)   # when only a start time was given
 ANNOUNCE_TAG = "announce"
-
-
-class RencontreError(ValueError):
-    """Bad input for a rencontre; ``message`` is French and user text in it is escaped."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 # --- keys of the "clé: valeur" lines ---------------------------------------------------
@@ -89,8 +82,8 @@ def keys_help() -> str:
 def _key_of(word: str) -> Key:
     key = KEY_BY_WORD.get(" ".join(normalize(word).replace("’", "'").split()))
     if key is None:
-        raise RencontreError(f"je ne connais pas la clé « {md_line(excerpt(word))} ». "
-                             f"Clés possibles : {keys_help()}.")
+        raise UserError(f"je ne connais pas la clé « {excerpt(word)} ». "
+                        f"Clés possibles : {keys_help()}.")
     return key
 
 
@@ -108,18 +101,25 @@ def parse_fields(lines: list[str]) -> dict[str, list[str]]:
             fields.setdefault("odj", []).append(bullet["value"])
             continue
         if match is None:
-            raise RencontreError(f"la ligne « {md_line(excerpt(line))} » n'est pas de la forme "
-                                 "« clé: valeur » (par exemple « titre: Réseau CPO »).")
+            raise UserError(f"la ligne « {excerpt(line)} » n'est pas de la forme "
+                            "« clé: valeur » (par exemple « titre: Réseau CPO »).")
         key = _key_of(match["key"])
         if not key.repeatable and key.name in fields:
-            raise RencontreError(f"la clé « {key.name} » est donnée deux fois.")
+            raise UserError(f"la clé « {key.name} » est donnée deux fois.")
         fields.setdefault(key.name, []).append(match["value"].strip())
     return fields
 
 
 # --- values ----------------------------------------------------------------------------
 
-MODE_LABELS = {"distanciel": "distanciel", "presentiel": "présentiel", "hybride": "hybride"}
+# Rencontre.mode → how it is named: alone ("présentiel"), and in a sentence ("en présentiel").
+MODES = {
+    "distanciel": ("distanciel", "en distanciel"),
+    "presentiel": ("présentiel", "en présentiel"),
+    "hybride": ("hybride", "en mode hybride"),
+}
+MODE_LABELS = {mode: label for mode, (label, _) in MODES.items()}
+MODE_TEXTS = {mode: text for mode, (_, text) in MODES.items()}
 MODE_WORDS = {
     "distanciel": "distanciel", "a distance": "distanciel", "en ligne": "distanciel",
     "visio": "distanciel", "en visio": "distanciel", "visioconference": "distanciel",
@@ -136,43 +136,42 @@ def mode_label(mode: str) -> str:
 def parse_mode(text: str) -> str:
     mode = MODE_WORDS.get(" ".join(normalize(text).split()))
     if mode is None:
-        raise RencontreError(f"le mode « {md_line(excerpt(text))} » n'existe pas : distanciel "
-                             "(ou « en ligne », « visio »), présentiel (ou « sur place ») ou hybride.")
+        raise UserError(f"le mode « {excerpt(text)} » n'existe pas : distanciel "
+                        "(ou « en ligne », « visio »), présentiel (ou « sur place ») ou hybride.")
     return mode
 
 
 def parse_link(text: str) -> str:
     url = safe_url(text)
     if not url:
-        raise RencontreError(f"le lien « {md_line(excerpt(text))} » n'est pas une adresse web "
-                             "complète : il doit commencer par https:// (ou http://).")
+        raise UserError(f"le lien « {excerpt(text)} » n'est pas une adresse web "
+                        "complète : il doit commencer par https:// (ou http://).")
     return url
 
 
 def _text(key: str, value: str) -> str:
     if len(value) > MAX_VALUE:
-        raise RencontreError(f"la valeur de « {key} » est trop longue ({len(value)} caractères, "
-                             f"{MAX_VALUE} au plus).")
+        raise UserError(f"la valeur de « {key} » est trop longue ({len(value)} caractères, "
+                        f"{MAX_VALUE} au plus).")
     return value
 
 
 def _items(key: str, values: list[str]) -> list[str]:
     items = [_text(key, v) for v in values if v]
     if len(items) > MAX_LIST:
-        raise RencontreError(f"trop de lignes « {key} » ({len(items)}, {MAX_LIST} au plus).")
+        raise UserError(f"trop de lignes « {key} » ({len(items)}, {MAX_LIST} au plus).")
     return items
 
 
-def when_error(error: DateError) -> RencontreError:
-    """A DateError's French message, escaped: it quotes what the user typed."""
+def when_error(error: UserError) -> UserError:
+    """A refused date's French message, as part of a rencontre's refusal."""
     message = error.message
-    return RencontreError(md_line(message[:1].lower() + message[1:]))
+    return UserError(message[:1].lower() + message[1:])
 
 
 # --- recurrence --------------------------------------------------------------------------
 
 RANKS = {1: "1er", 2: "2e", 3: "3e", 4: "4e", -1: "dernier"}
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
 def recurrence_of(rencontre: Rencontre) -> Recurrence | None:
@@ -202,7 +201,7 @@ def describe_recurrence(rec: Recurrence | None) -> str:
     if rec.by_weekday_rank is None:
         return _period_text(rec)
     weekday, rank = rec.by_weekday_rank
-    return f"{_period_text(rec)} (le {RANKS[rank]} {WEEKDAYS[weekday]} du mois)"
+    return f"{_period_text(rec)} (le {RANKS[rank]} {WEEKDAYS_FR[weekday]} du mois)"
 
 
 # --- occurrences -------------------------------------------------------------------------
@@ -262,8 +261,8 @@ def split_number(args: str) -> tuple[int | None, str]:
     if match is None:
         return None, args.strip()
     if len(match["number"].lstrip("0")) > MAX_NUMBER_DIGITS:
-        raise RencontreError(f"« {excerpt(match['number'])} » n'est pas un numéro de rencontre "
-                             f"({MAX_NUMBER_DIGITS} chiffres au plus).")
+        raise UserError(f"« {excerpt(match['number'])} » n'est pas un numéro de rencontre "
+                        f"({MAX_NUMBER_DIGITS} chiffres au plus).")
     return int(match["number"]), (match["rest"] or "").strip()
 
 
@@ -271,8 +270,8 @@ def by_number(session: Session, room_id: str, number: int) -> Rencontre:
     query = select(Rencontre).where(Rencontre.room_id == room_id, Rencontre.number == number)
     found = session.exec(query).first()
     if found is None:
-        raise RencontreError(f"il n'y a pas de rencontre #{number} dans ce salon "
-                             "(la liste : `!rencontres`).")
+        raise UserError(f"il n'y a pas de rencontre #{number} dans ce salon "
+                        "(la liste : `!rencontres`).", markdown=True)
     return found
 
 
@@ -294,18 +293,27 @@ def target(session: Session, room_id: str, number: int | None, now: datetime) ->
         return by_number(session, room_id, number)
     coming = upcoming(session, room_id, now)
     if not coming:
-        raise RencontreError("il n'y a aucune rencontre à venir dans ce salon.")
+        raise UserError("il n'y a aucune rencontre à venir dans ce salon.")
     return coming[0][0]
+
+
+def open_date(session: Session, rencontre: Rencontre, now: datetime) -> When | None:
+    """The next date of a rencontre one may still answer or change; None when it is
+    cancelled or past."""
+    if rencontre.status == RencontreStatus.CANCELLED:
+        return None
+    nexts = next_occurrences(rencontre, cancelled_starts(session, rencontre), now, 1)
+    return nexts[0] if nexts else None
 
 
 def require_open(session: Session, rencontre: Rencontre, now: datetime) -> When:
     """The next date of a rencontre one may still answer or change; refused otherwise."""
     if rencontre.status == RencontreStatus.CANCELLED:
-        raise RencontreError(f"la rencontre #{rencontre.number} est annulée.")
-    nexts = next_occurrences(rencontre, cancelled_starts(session, rencontre), now, 1)
-    if not nexts:
-        raise RencontreError(f"la rencontre #{rencontre.number} est déjà passée.")
-    return nexts[0]
+        raise UserError(f"la rencontre #{rencontre.number} est annulée.")
+    when = open_date(session, rencontre, now)
+    if when is None:
+        raise UserError(f"la rencontre #{rencontre.number} est déjà passée.")
+    return when
 
 
 # --- create, change, cancel ---------------------------------------------------------------
@@ -319,7 +327,7 @@ def next_number(session: Session, room_id: str) -> int:
 def _set_when(rencontre: Rencontre, text: str, tz: ZoneInfo, now: datetime) -> None:
     try:
         when = parse_when(text, tz, now)
-    except DateError as error:
+    except UserError as error:
         raise when_error(error) from None
     rencontre.start_at, rencontre.end_at, rencontre.all_day = when.start, when.end, when.all_day
     rencontre.timezone = tz.key
@@ -331,7 +339,7 @@ def _set_recurrence(rencontre: Rencontre, text: str) -> None:
         return
     try:
         rec = parse_recurrence(text, when_of(rencontre).start)
-    except DateError as error:
+    except UserError as error:
         raise when_error(error) from None
     rencontre.recurrence = recurrence_dict(rec)
 
@@ -343,7 +351,7 @@ def _follow_new_date(rencontre: Rencontre) -> None:
         _set_recurrence(rencontre, _period_text(rec))
 
 
-SIMPLE_TEXT = {"titre": "title", "lieu": "lieu", "objectif": "objectif"}
+SIMPLE_TEXT = {"titre": "title", "lieu": "place", "objectif": "objective"}
 
 
 def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInfo, now: datetime,
@@ -354,7 +362,7 @@ def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInf
     date and mode excepted); repeatable keys replace the whole list."""
     for name, values in fields.items():
         if (creating or name in ("titre", "date", "mode", "repeter")) and not all(values):
-            raise RencontreError(f"la clé « {name} » n'a pas de valeur.")
+            raise UserError(f"la clé « {name} » n'a pas de valeur.")
     if "date" in fields:
         _set_when(rencontre, fields["date"][0], tz, now)
         if "repeter" not in fields:   # else the new rule is read below, for the new date
@@ -365,7 +373,7 @@ def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInf
     if "mode" in fields:
         rencontre.mode = parse_mode(fields["mode"][0])
     if "lien" in fields:
-        rencontre.lien = parse_link(fields["lien"][0]) if fields["lien"][0] else ""
+        rencontre.link = parse_link(fields["lien"][0]) if fields["lien"][0] else ""
     if "odj" in fields:
         rencontre.agenda = _items("odj", fields["odj"])
     if "intervenant" in fields:
@@ -379,9 +387,9 @@ def create(session: Session, room_id: str, date_text: str, fields: dict[str, lis
            tz: ZoneInfo, now: datetime, created_by: str, uid_domain: str) -> Rencontre:
     """A new rencontre, numbered after every earlier one of the room."""
     if date_text and "date" in fields:
-        raise RencontreError("la date est donnée deux fois (sur la première ligne et avec « date: »).")
+        raise UserError("la date est donnée deux fois (sur la première ligne et avec « date: »).")
     if not date_text and "date" not in fields:
-        raise RencontreError("il manque la date et l'heure, par exemple « 9 juin 2027 14h-17h ».")
+        raise UserError("il manque la date et l'heure, par exemple « 9 juin 2027 14h-17h ».")
     fields = {"date": [date_text], **fields} if date_text else fields
     rencontre = Rencontre(room_id=room_id, number=next_number(session, room_id),
                           uid=f"rencontre-{uuid.uuid4().hex}@{uid_domain}", title=DEFAULT_TITLE,
@@ -397,8 +405,8 @@ def modify(session: Session, rencontre: Rencontre, fields: dict[str, list[str]],
     """Change an open rencontre; returns the labels of the changed fields."""
     require_open(session, rencontre, now)
     if not fields:
-        raise RencontreError("indiquez ce qui change, une ligne « clé: valeur » par champ "
-                             f"(clés : {keys_help()}).")
+        raise UserError("indiquez ce qui change, une ligne « clé: valeur » par champ "
+                        f"(clés : {keys_help()}).")
     changed = apply_fields(rencontre, fields, tz, now, creating=False)
     _touch(session, rencontre, now)
     return changed
@@ -443,7 +451,7 @@ def _month_word(word: str) -> bool:
 
 def _date_word(word: str) -> bool:
     plain = normalize(word).strip(",;")
-    return (plain in WEEKDAYS or _month_word(word)
+    return (plain in WEEKDAYS_FR or _month_word(word)
             or any(p.match(plain) for p in (_DAY_WORD, _NUMERIC_DATE, _YEAR_WORD, _TIME_WORD)))
 
 
@@ -462,7 +470,7 @@ def _looks_like_date(words: list[str], after_le: bool) -> bool:
     first = normalize(words[0])
     if _NUMERIC_DATE.match(first):
         return True
-    if first in WEEKDAYS or _DAY_WORD.match(first):
+    if first in WEEKDAYS_FR or _DAY_WORD.match(first):
         return after_le or any(_month_word(w) for w in words[1:3])
     return False
 
@@ -484,7 +492,7 @@ def _date_span(words: list[str]) -> tuple[int, int]:
 def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str] | None:
     """ "le 1er juillet grève des transports" → (that day, "grève des transports"); None when
     the text does not start with a date. What is written like a date must be a valid one:
-    "le 31 février" is refused (:class:`RencontreError`), never read as a motif."""
+    "le 31 février" is refused (:class:`~bot.support.errors.UserError`), never read as a motif."""
     words = text.split()
     after_le = bool(words) and normalize(words[0]) == "le"
     words = words[1:] if after_le else words
@@ -495,7 +503,7 @@ def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str
     for count in range(longest, shortest - 1, -1):
         try:
             when = parse_when(" ".join(words[:count]), tz, now)
-        except DateError as error:
+        except UserError as error:
             first_error = first_error or error
             continue
         return when.start.date(), " ".join(words[count:])
@@ -580,9 +588,9 @@ class RencontreView:
     recurrence_text: str        # "" when not repeated
     next_dates: tuple[str, ...]  # the following dates of a series
     mode: str
-    lieu: str
-    lien: str
-    objectif: str
+    place: str
+    link: str
+    objective: str
     agenda: tuple[str, ...]
     speakers: tuple[str, ...]
 
@@ -597,8 +605,8 @@ def view_of(rencontre: Rencontre, when: When | None, following: list[When] = ())
         when_text=format_when_fr(when or when_of(rencontre)) + zone_suffix(rencontre.timezone),
         recurrence_text=describe_recurrence(recurrence_of(rencontre)),
         next_dates=tuple(format_when_fr(w) for w in following),
-        mode=mode_label(rencontre.mode), lieu=rencontre.lieu, lien=rencontre.lien,
-        objectif=rencontre.objectif, agenda=tuple(rencontre.agenda),
+        mode=mode_label(rencontre.mode), place=rencontre.place, link=rencontre.link,
+        objective=rencontre.objective, agenda=tuple(rencontre.agenda),
         speakers=tuple(rencontre.speakers))
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot.domain import rencontres as domain
+from bot.domain import rencontres
 from bot.domain.dates import When
 from bot.storage.models import Rencontre, RencontreStatus, Room
 from bot.support.config import Config
@@ -118,14 +118,14 @@ def set_zone(session: Session, room_id: str, zone: str, now: datetime) -> list[R
     for rencontre in session.exec(query):
         if rencontre.timezone == zone:
             continue
-        nexts = domain.next_occurrences(rencontre, domain.cancelled_starts(session, rencontre), now, 1)
+        nexts = rencontres.next_occurrences(rencontre, rencontres.cancelled_starts(session, rencontre), now, 1)
         if not nexts:
             continue
         rencontre.timezone = zone
         rencontre.sequence += 1
         rencontre.updated_at = now
         session.add(rencontre)
-        after = domain.next_occurrences(rencontre, domain.cancelled_starts(session, rencontre), now, 1)
+        after = rencontres.next_occurrences(rencontre, rencontres.cancelled_starts(session, rencontre), now, 1)
         moved.append(Rezoned(rencontre, nexts[0], after[0] if after else nexts[0]))
     session.flush()
     return moved

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
+from bot.support.errors import UserError
 from bot.support.text import excerpt, normalize
 
 HOME_ZONE = "Europe/Paris"   # announcements name the zone of any other room
@@ -56,12 +57,6 @@ ZONE_LABELS = {
 EXAMPLES = "Guyane, Martinique, Guadeloupe, Réunion, Mayotte, Nouvelle-Calédonie, Polynésie"
 
 
-class ZoneError(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
 @lru_cache(maxsize=1)
 def _iana_by_lower() -> dict[str, str]:
     """Every IANA name the system knows, by its lowercase spelling."""
@@ -73,10 +68,10 @@ def _french_key(text: str) -> str:
 
 
 def parse_zone(text: str) -> str:
-    """ "Guyane", "la Réunion", "america/cayenne" → the IANA name; else :class:`ZoneError`."""
+    """ "Guyane", "la Réunion", "america/cayenne" → the IANA name; else a :class:`~bot.support.errors.UserError`."""
     text = text.strip()
     if not text:
-        raise ZoneError(f"indiquez un fuseau : un nom IANA (« America/Cayenne ») ou un territoire "
+        raise UserError(f"indiquez un fuseau : un nom IANA (« America/Cayenne ») ou un territoire "
                         f"({EXAMPLES}).")
     if len(text) <= MAX_ZONE_LENGTH:
         french = FRENCH_ZONES.get(_french_key(text))
@@ -86,7 +81,7 @@ def parse_zone(text: str) -> str:
         if iana is not None and "/" in iana:
             ZoneInfo(iana)   # the name is known: it loads
             return iana
-    raise ZoneError(f"fuseau inconnu : « {excerpt(text)} ». Indiquez un nom IANA (par exemple "
+    raise UserError(f"fuseau inconnu : « {excerpt(text)} ». Indiquez un nom IANA (par exemple "
                     f"« America/Cayenne ») ou un territoire ({EXAMPLES}).")
 
 

@@ -6,8 +6,13 @@ command's own changes, then sends them; tests read ``ctx.outgoing`` directly.
 
 A Context is frozen once built: what differs (a message's mentions, a version's time)
 makes a new one with ``dataclasses.replace``, which keeps recording into the same
-``outgoing`` list. Commands reach the database only through domain functions, to
-which they hand :attr:`Context.tx`.
+``outgoing`` list.
+
+Two names for one session, for two kinds of code. ``ctx.session`` is the domain's: code
+below the commands (``bot.domain``, ``bot.calendar``, ``bot.minutes``) queries and
+writes through it. Commands hand ``ctx.tx`` on to those functions and never use it
+themselves, nor ``ctx.session``, nor ``ctx.outgoing`` (they record through the methods
+below): ``tests/test_commands_style.py`` checks it.
 """
 
 from __future__ import annotations
@@ -61,10 +66,13 @@ def reply_relation(event_id: str, thread_root: str | None = None) -> dict[str, A
 @dataclass(frozen=True)
 class Context:
     """Everything a command may read, and the recorder of what it sends (frozen: its
-    fields cannot be reassigned; only the list of what it records grows)."""
+    fields cannot be reassigned; only the list of what it records grows).
+
+    ``session`` is the event's transaction as the domain uses it; commands hand
+    :attr:`tx` on (module docstring)."""
 
     config: Config
-    session: Session
+    session: Session                 # the domain's; commands hand ``ctx.tx`` on
     room: RoomState
     sender: str
     event_id: str
@@ -132,6 +140,14 @@ class Context:
         target = room_id if room_id is not None else ("" if dm_user else self.room_id)
         self.outgoing.append(Outgoing(target, "m.room.message", content, dm_user=dm_user,
                                       file_data=data))
+
+    def post_image(self, filename: str, data: bytes, *, alt: str, width: int, height: int,
+                   mimetype: str = "image/png") -> None:
+        """An image (``m.image``) in the room, uploaded by the outbox like a file; its
+        ``body`` is ``alt``, the text alternative (Element shows it as the caption)."""
+        content = {"msgtype": "m.image", "body": alt, "filename": filename,
+                   "info": {"mimetype": mimetype, "w": width, "h": height, "size": len(data)}}
+        self.outgoing.append(Outgoing(self.room_id, "m.room.message", content, file_data=data))
 
     def dm(self, user_id: str, markdown: str) -> None:
         """A direct message; the runtime opens or reuses the DM room."""

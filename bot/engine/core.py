@@ -47,6 +47,7 @@ from bot.engine.registry import (
     Registry,
     UsageError,
     dispatch,
+    edit_refused_reply,
     parse_invocation,
     usage_reply,
 )
@@ -54,6 +55,7 @@ from bot.engine.roomstate import RoomState, is_facilitator
 from bot.storage.db import BATCH_CACHE, Database, batch_cached, is_transient
 from bot.storage.models import Outbox, ProcessedEvent, Room, new_row, utcnow
 from bot.support.config import Config
+from bot.support.errors import UserError
 
 log = logging.getLogger(__name__)
 LISTENER_KIND = {Edit: "edit", Reaction: "reaction", Redaction: "redaction",
@@ -201,14 +203,23 @@ class Core:
         """Listeners of a non-command event. A listener's own bad-input answer is kept
         (rolled back, then replied); a crash is retried, then set aside (``_failed``)
         so one poisonous event cannot stop the sync loop for ever."""
-        prefix = self.config.bot.command_prefix
         try:
             return self._finish(record, room, lambda ctx: self.registry.notify(kind, ctx, record),
                                 routine=self.is_routine(record))
-        except UsageError as error:
-            return self._finish(record, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
+        except UserError as error:
+            return self._finish(record, room, lambda ctx, e=error: self._refuse(ctx, record, e))
         except Exception as error:
             return self._failed(record, room, error, f"{kind} listener")
+
+    def _refuse(self, ctx: Context, record: Record, error: UserError) -> None:
+        """Answer a listener's bad input (its changes rolled back). An edit whose new text a
+        command refuses is answered on the edited message, which keeps its previous version."""
+        prefix = self.config.bot.command_prefix
+        if isinstance(record, Edit):
+            answer = edit_refused_reply(error, error.usage, prefix)
+            replace(ctx, event_id=record.target_event_id).reply(answer)
+        else:
+            ctx.reply(usage_reply(error, prefix))
 
     def _run_command(self, message: Message, room: RoomState, invocation) -> int:
         def run(ctx: Context) -> None:
@@ -221,7 +232,7 @@ class Core:
         prefix = self.config.bot.command_prefix
         try:
             return self._finish(message, room, run)
-        except UsageError as error:
+        except UserError as error:
             return self._finish(message, room, lambda ctx, e=error: ctx.reply(usage_reply(e, prefix)))
         except PermissionDenied:
             return self._finish(message, room, lambda ctx: ctx.reply(PERMISSION_REPLY))

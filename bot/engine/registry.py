@@ -8,8 +8,8 @@ The core and each Context carry the registry they run with: no global one.
 
 ``!aide`` is generated from it, so help never drifts. Matching is on the exact first
 word, case- and accent-insensitive (``!Météo`` = ``!meteo``), never ``startswith``.
-Typed errors (:class:`UsageError`, :class:`PermissionDenied`) are turned into French
-replies in one place (:func:`dispatch`).
+Typed errors (:class:`~bot.support.errors.UserError`, :class:`PermissionDenied`) are turned
+into French replies here, in one place (:func:`usage_reply`, :func:`edit_refused_reply`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Callable
 
 from bot.engine.context import Context
+from bot.support.errors import Usage, UserError
 from bot.support.signals import Signal
 from bot.support.text import EXCERPT_LIMIT, excerpt, md_code, md_line, normalize
 
@@ -37,13 +38,12 @@ FACILITATORS = "Animation (animateurs et animatrices)"
 GROUP_ORDER = (EVERYONE, DURING_SEANCE, FACILITATORS)
 
 
-class UsageError(Exception):
-    """Bad input: the message says what is wrong; the usage line is added."""
+class UsageError(UserError):
+    """A command's refusal, written in Markdown by the command (a `!command` in backticks,
+    user text escaped with ``md_line`` where it is quoted); the usage line is added."""
 
-    def __init__(self, message: str, usage: str | tuple[str, ...] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.usage = usage
+    def __init__(self, message: str, usage: Usage | None = None):
+        super().__init__(message, usage, markdown=True)
 
 
 def refuse_arguments(args: str) -> None:
@@ -88,7 +88,11 @@ class Command:
 LISTENER_KINDS = ("message", "command", "edit", "reaction", "redaction", "poll_response")
 
 
-class NoCommandDeclared(Exception):
+class CommandsError(Exception):
+    """The command modules cannot make a registry: start-up stops, naming the module."""
+
+
+class NoCommandDeclared(CommandsError):
     """A command module declares no command: it was meant to, so start-up stops here,
     naming it, rather than leave its commands answered "Commande inconnue"."""
 
@@ -96,6 +100,21 @@ class NoCommandDeclared(Exception):
         super().__init__(f"the command module {module} declares no command "
                          f"(no @command or @subcommand on a function defined in it)")
         self.module = module
+
+
+class DuplicateCommandWord(CommandsError):
+    """Two commands answer to the same word (name or alias, compared as typed: case and
+    accents ignored): which one runs would depend on the order the files are read."""
+
+    def __init__(self, word: str, first: Command, second: Command):
+        super().__init__(f"the command word {word!r} of {_where(second)} is already "
+                         f"{_where(first)}'s")
+        self.word = word
+
+
+def _where(command: Command) -> str:
+    handler = command.handler or next(iter(command.subcommands.values())).handler
+    return f"{handler.__module__} (!{command.name})"
 
 
 class Registry:
@@ -151,7 +170,7 @@ class Registry:
         for word in (command.name, *command.aliases):
             key = normalize(word)
             if key in self._by_word:
-                raise ValueError(f"command word {word!r} registered twice")
+                raise DuplicateCommandWord(word, self._by_word[key], command)
             self._by_word[key] = command
         self.commands.append(command)
         return command
@@ -266,13 +285,22 @@ def parse_invocation(body: str, prefix: str, registry: Registry) -> Invocation |
 
 def resolve(command: Command, args: str) -> tuple[Handler, str, bool, str | tuple[str, ...]]:
     """Pick the subcommand named by the first argument, if any."""
+    found = find_handler(command, args)
+    if found is None:
+        raise UsageError("il manque la sous-commande.", _usages(command))
+    return found
+
+
+def find_handler(command: Command, args: str
+                 ) -> tuple[Handler, str, bool, str | tuple[str, ...]] | None:
+    """What :func:`resolve` picks; None where it refuses (a subcommand is needed, none named)."""
     match = WORD.match(args)
     if match and command.subcommands:
         sub = command.subcommands.get(normalize(match["word"]))
         if sub is not None:
             return sub.handler, (match["rest"] or "").strip(), sub.facilitator_only, sub.usage
     if command.handler is None:
-        raise UsageError("il manque la sous-commande.", _usages(command))
+        return None
     return command.handler, args, command.facilitator_only, command.usage
 
 
@@ -308,12 +336,22 @@ def shorten_quotes(message: str) -> str:
     return LONG_QUOTE.sub(cut, message)
 
 
-def usage_reply(error: UsageError, prefix: str) -> str:
-    message = shorten_quotes(error.message)
+def usage_reply(error: UserError, prefix: str) -> str:
+    """The reply to a refused command or message: the reason, the usage, nothing saved."""
+    message = shorten_quotes(error.markdown())
     lines = [f"⚠️ {message[:1].upper()}{message[1:]}"]
     if error.usage:
         lines.append(f"Usage : {format_usage(error.usage, prefix)}")
     lines.append(f"Rien n'a été enregistré. Aide : `{prefix}aide`")
+    return "  \n".join(lines)
+
+
+def edit_refused_reply(error: UserError, usage: Usage | None, prefix: str) -> str:
+    """The reply to an edit whose new text is refused: the item keeps its previous version."""
+    lines = [f"⚠️ Modification non prise en compte : {shorten_quotes(error.markdown())}"]
+    if usage:
+        lines.append(f"Usage : {format_usage(usage, prefix)}")
+    lines.append("Le compte rendu garde la version précédente de ce message.")
     return "  \n".join(lines)
 
 
@@ -331,10 +369,17 @@ def dispatch(ctx: Context, invocation: Invocation) -> None:
     handler, args, facilitator_only, usage = resolve(found, invocation.args)
     if facilitator_only and not ctx.is_facilitator:
         raise PermissionDenied()
+    run_handler(ctx, handler, args, usage)
+    ctx.registry.notify("command", ctx, invocation)
+
+
+def run_handler(ctx: Context, handler: Handler, args: str, usage: Usage) -> None:
+    """Run a resolved handler (a command, or an edited message re-read by its command). A
+    :class:`~bot.support.errors.UserError` it raises propagates with the command's usage
+    (unless it names its own): the caller's caller, the core, rolls back and replies."""
     try:
         handler(ctx, args)
-    except UsageError as error:
+    except UserError as error:
         if error.usage is None:
             error.usage = usage
         raise
-    ctx.registry.notify("command", ctx, invocation)

@@ -56,9 +56,6 @@ class SessionStore:
     def save_credentials(self, credentials: Credentials) -> None:
         atomic_write(self.credentials_file, json.dumps(asdict(credentials)))
 
-    def forget_credentials(self) -> None:
-        self.credentials_file.unlink(missing_ok=True)
-
     def load_sync_token(self) -> str | None:
         try:
             return self.token_file.read_text(encoding="utf-8").strip() or None

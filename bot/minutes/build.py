@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.domain.capture_parse import MOOD_EMOJIS
 from bot.domain.dates import When, format_day_fr, format_hours_fr, format_when_fr
 from bot.domain.meteo import MeteoSummary
+from bot.domain.rencontres import MODE_TEXTS
 from bot.domain.zones import zone_suffix
 from bot.engine.undecryptable import unreadable_note
 from bot.minutes.record import (
@@ -52,9 +54,7 @@ from bot.support.config import Config
 from bot.support.richtext import RichText, parse_formatted
 from bot.support.text import normalize, text_lines
 
-MOOD_EMOJIS = {5: "☀️", 4: "🌤️", 3: "⛅", 2: "🌧️", 1: "⛈️"}
-MODE_TEXTS = {"distanciel": "en distanciel", "presentiel": "en présentiel", "hybride": "en mode hybride"}
-# Rencontre.mode holds one of those keys (bot.domain.rencontres.parse_mode); anything else is shown as is.
+# A Rencontre.mode outside MODE_TEXTS (bot.domain.rencontres) is shown as is.
 UNASSIGNED = "Sans responsable"
 NO_TOPIC_TITLE = "Discussion générale"
 OTHER_NEWS_TITLE = "Autres actualités locales"
@@ -64,8 +64,8 @@ MAX_DEPTH = 2  # replies nest on three list levels (as many as the DOCX styles),
 # Kinds whose replies are shown nested under them (a reply to an action or a
 # météo answer has no place there: it stays in the discussion of its topic).
 HOSTS_REPLIES = frozenset({
-    ItemKind.ACTU_NATIONALE, ItemKind.ACTU_REGIONALE, ItemKind.ACTU_LOCALE, ItemKind.INFO,
-    ItemKind.DISCUSSION, ItemKind.QUESTION, ItemKind.DECISION, ItemKind.PARTAGE,
+    ItemKind.NATIONAL_NEWS, ItemKind.REGIONAL_NEWS, ItemKind.LOCAL_NEWS, ItemKind.INFO,
+    ItemKind.DISCUSSION, ItemKind.QUESTION, ItemKind.DECISION, ItemKind.SHARED_EXPERIENCE,
 })
 
 # "M. Labre Nicolas": the civility is left out when sorting by name.
@@ -268,7 +268,7 @@ def _local_news(captured: Captured, maker: EntryMaker, people: People,
     """One section per structure, in order of first news; then the replies to its news.
     ``fiche_of(structure)`` opens the section (a cité's fiche, the first time it appears)."""
     groups: dict[str, tuple[str, str, list[ItemRecord]]] = {}
-    for item in captured.of(ItemKind.ACTU_LOCALE):
+    for item in captured.of(ItemKind.LOCAL_NEWS):
         structure = news_structure(item, people)
         title = local_news_title(structure)
         groups.setdefault(normalize(title), (title, structure, []))[2].append(item)
@@ -308,7 +308,7 @@ def _exchanges(topics: tuple[TopicRecord, ...], captured: Captured, maker: Entry
 
 def _experiences(captured: Captured, maker: EntryMaker, people: People) -> tuple[Experience, ...]:
     result = []
-    for item in captured.of(ItemKind.PARTAGE):
+    for item in captured.of(ItemKind.SHARED_EXPERIENCE):
         structure = item.structure or people.structure(item.sender)
         name = people.name(item.sender)
         presenter = f"{name} ({structure})" if structure else name
@@ -321,7 +321,7 @@ def _experiences(captured: Captured, maker: EntryMaker, people: People) -> tuple
 
 def _resources(captured: Captured, people: People) -> tuple[Resource, ...]:
     return tuple(Resource(item.url, item.text, people.name(item.sender))
-                 for item in captured.of(ItemKind.RESSOURCE) if item.url)
+                 for item in captured.of(ItemKind.RESOURCE) if item.url)
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def _header(record: SeanceRecord, tz: ZoneInfo, draft: bool, version: Version) -
         date_text=format_day_fr(when.start.date()),
         hours_text=_hours(when) + zone_suffix(tz.key),
         mode_text=MODE_TEXTS.get(normalize(rencontre.mode), rencontre.mode) if rencontre else "",
-        place_text=rencontre.lieu if rencontre else "",
+        place_text=rencontre.place if rencontre else "",
         version=version.number,
         updated_text=format_day_fr(updated) if updated and version.number > 1 else "",
         draft=draft,
@@ -441,14 +441,14 @@ def build(record: SeanceRecord, config: Config, now: datetime, draft: bool,
     end = _end_of(record, now)
     return MinutesView(
         header=_header(record, tz, draft, version or following_version(record.last_version, now)),
-        objectives=tuple(text_lines(record.rencontre.objectif)) if record.rencontre else (),
+        objectives=tuple(text_lines(record.rencontre.objective)) if record.rencontre else (),
         agenda=_agenda(record),
         present=sorted_people(people.person(u) for u in present),
         excused=sorted_people(people.person(u, reasons.get(u, "")) for u in excused),
         facilitators=tuple(people.person(u) for u in facilitators),
         meteo=_meteo(record.meteo, captured.of(ItemKind.METEO), people, len(present) + len(facilitators)),
-        national_news=maker.entries(captured.of(ItemKind.ACTU_NATIONALE)),
-        regional_news=maker.entries(captured.of(ItemKind.ACTU_REGIONALE)),
+        national_news=maker.entries(captured.of(ItemKind.NATIONAL_NEWS)),
+        regional_news=maker.entries(captured.of(ItemKind.REGIONAL_NEWS)),
         local_news=_local_news(captured, maker, people, _first_time_fiche(record)),
         experiences=_experiences(captured, maker, people),
         exchanges=_exchanges(record.topics, captured, maker),

@@ -16,14 +16,17 @@ from __future__ import annotations
 import base64
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from bot.domain.capture_parse import MOOD_EMOJIS
 
 MIN_SEANCES = 2  # one séance is nothing to compare
 MAX_SEANCES = 12  # the latest ones, a school year of monthly rencontres
 MOODS = (1, 2, 3, 4, 5)
 MOOD_COLOURS = {1: "#7b2d26", 2: "#c8553d", 3: "#f2a541", 4: "#9ccfd8", 5: "#f6d743"}
-MOOD_NAMES = {5: "☀️ 5", 4: "🌤️ 4", 3: "⛅ 3", 2: "🌧️ 2", 1: "⛈️ 1"}
+MOOD_NAMES = {mood: f"{emoji} {mood}" for mood, emoji in MOOD_EMOJIS.items()}
 ACCENT = "#1f4e79"
 MUTED = "#8a96a3"
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 3.3, 110
@@ -31,15 +34,18 @@ WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 3.3, 110
 
 @dataclass(frozen=True)
 class SeancePoint:
-    """One séance as the charts see it."""
+    """One séance as the charts see it (frozen: its moods are a read-only copy)."""
 
     number: int  # compte rendu n°
     date_text: str  # "11/05/2022": the axis label and the text alternative
-    moods: dict[int, int] = field(default_factory=dict)  # mood 1..5 → how many answered it
+    moods: Mapping[int, int] = field(default_factory=dict)  # mood 1..5 → how many answered it
     present: int = 0  # présent·e·s (facilitators included)
     excused: int = 0
     cites: int = 0  # cités éducatives represented among the présent·e·s
     current: bool = False  # the séance of these minutes: highlighted
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moods", MappingProxyType(dict(self.moods)))
 
     @property
     def answers(self) -> int:

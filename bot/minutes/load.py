@@ -110,7 +110,7 @@ def load_seance(session: Session, config: Config, room_state: RoomState | None, 
         carried=carried,
         people=people,
         attendance=AttendanceRecord(tuple(present), tuple(excused), tuple(facilitators),
-                                    _excuses(session, rencontre)),
+                                    _excused(session, rencontre)),
         meteo=meteo_summary(session, seance),
         next_rencontres=_upcoming(session, seance, max(now, seance.closed_at or now)),
         first_fiches=_first_fiches(session, seance, items, People(people), now),
@@ -132,7 +132,7 @@ def _item_record(item: Item) -> ItemRecord:
 
 
 def _rencontre_record(rencontre: Rencontre) -> RencontreRecord:
-    return RencontreRecord(rencontre.title, rencontre.mode, rencontre.lieu, rencontre.objectif,
+    return RencontreRecord(rencontre.title, rencontre.mode, rencontre.place, rencontre.objective,
                            tuple(str(line) for line in rencontre.agenda or ()))
 
 
@@ -163,7 +163,7 @@ def _earlier_actions(session: Session, seance: Seance) -> tuple[CarriedAction, .
     return tuple(CarriedAction(_item_record(item), number) for item, number in rows)
 
 
-def _excuses(session: Session, rencontre: Rencontre | None) -> tuple[tuple[str, str], ...]:
+def _excused(session: Session, rencontre: Rencontre | None) -> tuple[tuple[str, str], ...]:
     """(user id, reason) of the rencontre's registrations (the excused ones are shown)."""
     if rencontre is None:
         return ()
@@ -193,9 +193,9 @@ def _first_fiches(session: Session, seance: Seance, items: Iterable[ItemRecord],
     earlier = session.exec(
         select(Item.structure).join(Seance, col(Seance.id) == col(Item.seance_id))
         .where(Seance.room_id == seance.room_id, Seance.number < seance.number,
-               Item.kind == ItemKind.ACTU_LOCALE)).all()
+               Item.kind == ItemKind.LOCAL_NEWS)).all()
     seen = {fiche_key(s) for s in earlier if s}
-    structures = dict.fromkeys(news_structure(i, people) for i in items if i.kind == ItemKind.ACTU_LOCALE)
+    structures = dict.fromkeys(news_structure(i, people) for i in items if i.kind == ItemKind.LOCAL_NEWS)
     found = []
     for structure in structures:
         fiche = current_fiche(session, structure, now) if structure and fiche_key(structure) not in seen else None

@@ -71,8 +71,8 @@ class RencontreRecord:
 
     title: str = ""
     mode: str = ""                  # "distanciel", "presentiel", "hybride" (or as typed)
-    lieu: str = ""
-    objectif: str = ""
+    place: str = ""
+    objective: str = ""
     agenda: tuple[str, ...] = ()
 
 

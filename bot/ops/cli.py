@@ -97,14 +97,15 @@ def database_failure(config: Config, error: Exception) -> int:
 
 def command_registry() -> Registry:
     """The registry of every command module (``bot.app.wiring``), or exit with
-    EXIT_COMMANDS naming the module that declares no command: before any login (``check``;
-    ``run`` builds it during the login, see ``Runtime.start``)."""
+    EXIT_COMMANDS naming the module that declares no command, or two commands that
+    answer to one word: before any login (``check``; ``run`` builds it during the login,
+    see ``Runtime.start``)."""
     from bot.app.wiring import build_registry
-    from bot.engine.registry import NoCommandDeclared
+    from bot.engine.registry import CommandsError
 
     try:
         return build_registry()
-    except NoCommandDeclared as error:
+    except CommandsError as error:
         print(f"maillage: commands error: {error}", file=sys.stderr)
         raise SystemExit(EXIT_COMMANDS) from None
 

@@ -24,7 +24,7 @@ from bot.calendar.invites import matrix_to
 from bot.domain import room_settings
 from bot.domain.dates import format_day_fr
 from bot.engine.context import Context
-from bot.engine.services import ServiceHost
+from bot.engine.host import ServiceHost
 from bot.services.reminders import ReminderService
 from bot.storage.db import Database
 from bot.storage.models import ActionReminderSent, Item, ItemKind, Seance

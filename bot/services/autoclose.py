@@ -9,18 +9,17 @@ import logging
 from functools import partial
 
 from bot.domain.seance import AUTOCLOSE_JOB, CHECK_SECONDS, close_by_itself, due_for_closing
-from bot.engine.services import ServiceHost, wait_event
+from bot.engine.host import Changes, ServiceHost
 
 log = logging.getLogger(__name__)
 
 
 async def autoclose(host: ServiceHost) -> None:
-    changes = host.subscribe_changes()
+    changes = Changes(host)
     # Room state (display names, power levels) is only known after the first sync:
     # closing before it would post a summary with bare user ids.
     await changes.wait()
     while True:
-        changes.clear()
         try:
             due = await host.in_worker(due_for_closing, host.db, host.config, host.clock())
         except Exception as error:  # the database away: the bot goes on, retried next check
@@ -32,5 +31,5 @@ async def autoclose(host: ServiceHost) -> None:
                                    partial(close_by_itself, seance_id))
             except Exception:  # one bad séance must not stop the bot: retried next check
                 log.exception("auto-closing séance %s failed", seance_id)
-        await wait_event(changes, CHECK_SECONDS)
+        await changes.wait(CHECK_SECONDS)
 

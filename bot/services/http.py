@@ -31,7 +31,7 @@ from sqlmodel import col, select
 
 from bot.calendar.invites import Feed, feed_for_token, find_feed
 from bot.domain.dates import format_date_fr
-from bot.engine.services import ServiceHost
+from bot.engine.host import ServiceHost
 from bot.minutes.pdf import render_pdf
 from bot.storage.models import Publication, Seance
 
@@ -244,8 +244,6 @@ class ServerLogFilter(logging.Filter):
         return True
 
 
-server_log.addFilter(ServerLogFilter())
-
 
 
 def make_app(host: ServiceHost) -> web.Application:
@@ -261,6 +259,8 @@ def make_app(host: ServiceHost) -> web.Application:
 
 async def start(host: ServiceHost) -> web.AppRunner:
     """Bind ``[http] host:port`` (port 0: any free port, see :func:`bound_port`)."""
+    if not any(isinstance(f, ServerLogFilter) for f in server_log.filters):
+        server_log.addFilter(ServerLogFilter())   # before the first request can be logged
     runner = web.AppRunner(make_app(host), access_log=None, logger=server_log)
     await runner.setup()
     site = web.TCPSite(runner, host.config.http.host, host.config.http.port)

@@ -22,7 +22,7 @@ from bot.domain.reminders import (
     record_skipped,
     send_reminder,
 )
-from bot.engine.services import ServiceHost, wait_event
+from bot.engine.host import Changes, ServiceHost
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ class ReminderService:
         self.lock = asyncio.Lock()
 
     async def run(self) -> None:
-        changes = self.host.subscribe_changes()
+        changes = Changes(self.host, debounce=DEBOUNCE_SECONDS)
         self.scheduler.start()
         try:
-            await self._wait(changes, FIRST_SYNC_TIMEOUT)
+            await changes.wait(FIRST_SYNC_TIMEOUT)
             while True:
                 await self._rebuild()
-                await self._wait(changes, RESCAN_SECONDS)
+                await changes.wait(RESCAN_SECONDS)
         finally:
             self.scheduler.shutdown(wait=False)
 
@@ -62,12 +62,6 @@ class ReminderService:
             await self.sync()
         except Exception:
             log.exception("rebuilding the reminders failed; retrying at the next change")
-
-    async def _wait(self, changes: asyncio.Event, timeout: float) -> None:
-        if not await wait_event(changes, timeout):
-            return
-        await asyncio.sleep(DEBOUNCE_SECONDS)
-        changes.clear()
 
     async def sync(self) -> None:
         """Send what is due, record what is superseded, (re)schedule the rest."""

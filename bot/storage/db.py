@@ -68,7 +68,12 @@ def _forget_cached_lookups(session: Session, _context, _instances) -> None:
         del cache[key]
 
 
-event.listen(Session, "before_flush", _forget_cached_lookups)
+class CachingSession(Session):
+    """The sessions of :class:`Database`: only they forget their cached lookups before a
+    flush (the listener is on this class, not on every SQLModel session of the process)."""
+
+
+event.listen(CachingSession, "before_flush", _forget_cached_lookups)
 
 
 class DatabaseTooNew(RuntimeError):
@@ -190,7 +195,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on any error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with CachingSession(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

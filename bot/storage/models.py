@@ -75,7 +75,6 @@ class Room(SQLModel, table=True):
     __tablename__ = "room"
     room_id: str = Field(primary_key=True)
     joined_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    encrypted_notice_sent: bool = Field(default=False)
     timezone: Optional[str] = Field(default=None)
     reminder_offsets: Optional[list] = Field(default=None, sa_column=Column(JSON, nullable=True))
     network_name: Optional[str] = Field(default=None)          # None: config's bot.network_name
@@ -139,7 +138,7 @@ class Profile(SQLModel, table=True):
     __tablename__ = "profile"
     user_id: str = Field(primary_key=True)
     full_name: str = Field(default="")
-    fonction: str = Field(default="")
+    role: str = Field(default="")              # what the person does: "Cheffe de projet"
     structure: str = Field(default="")
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -170,9 +169,9 @@ class Rencontre(SQLModel, table=True):
     uid: str = Field(unique=True)               # stable iCalendar UID
     title: str = Field(default="")
     mode: str = Field(default="distanciel")     # distanciel | presentiel | hybride
-    lieu: str = Field(default="")
-    lien: str = Field(default="")
-    objectif: str = Field(default="")
+    place: str = Field(default="")
+    link: str = Field(default="")
+    objective: str = Field(default="")
     agenda: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     speakers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     start_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -295,7 +294,6 @@ class Seance(SQLModel, table=True):
     opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     closed_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     current_topic_id: Optional[int] = Field(default=None)
-    meteo_prompt_txn: str = Field(default="")   # outbox txn of the météo prompt (→ its event id)
 
 
 class Topic(SQLModel, table=True):
@@ -310,14 +308,16 @@ class Topic(SQLModel, table=True):
 
 
 class ItemKind:
+    """What a captured item is. The names are English; the values are stored in the
+    database (and in exported data) and keep the words the network types."""
     METEO = "meteo"
-    ACTU_LOCALE = "actu_locale"
-    ACTU_NATIONALE = "actu_nationale"
-    ACTU_REGIONALE = "actu_regionale"
+    LOCAL_NEWS = "actu_locale"
+    NATIONAL_NEWS = "actu_nationale"
+    REGIONAL_NEWS = "actu_regionale"
     INFO = "info"
-    PARTAGE = "partage"
+    SHARED_EXPERIENCE = "partage"
     ACTION = "action"
-    RESSOURCE = "ressource"
+    RESOURCE = "ressource"
     QUESTION = "question"
     DECISION = "decision"
     DISCUSSION = "discussion"

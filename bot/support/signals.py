@@ -1,8 +1,10 @@
 """In-process signals between command groups, so modules stay decoupled.
 
 Example: the rencontres module sends ``rencontre_changed`` after a create, change or
-cancel; the calendar module listens and delivers the ``.ics`` invites. Receivers run
-synchronously inside the same transaction (and Context) as the sender.
+cancel; its receiver in ``commands/calendrier.py`` has ``bot.calendar.invites`` deliver
+the ``.ics`` invites. Likewise ``seance_closed`` (sent by the séance's domain, whatever
+closed it) has ``bot.minutes.draft`` post the draft minutes. Receivers run synchronously
+inside the same transaction (and Context) as the sender.
 
 A signal holds no receivers: they are declared with ``@receives(signal)``
 (:mod:`bot.engine.registry`) and held by the registry the application's wiring builds;

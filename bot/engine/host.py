@@ -1,10 +1,11 @@
-"""Background services run next to the sync loop (reminders, HTTP feed, e-mail, …).
+"""What a background service sees of the runtime: its host, and how it waits.
 
-A service is an ``async def run(host: ServiceHost)``; the application's wiring
+A service (reminders, HTTP feed, e-mail, … in ``bot/services/`` and the mailer in
+``bot/calendar/``) is an ``async def run(host: ServiceHost)``; the application's wiring
 (:mod:`bot.app.wiring`) lists them, the runtime starts each after login and cancels
-them on stop. Services
-talk to the database only through ``host.in_worker`` and send Matrix messages only
-by adding outbox rows, then ``host.wake_outbox()``.
+them on stop. Services talk to the database only through ``host.in_worker`` and send
+Matrix messages only by adding outbox rows, then ``host.wake_outbox()``; they wait for
+a change or a timeout with :class:`Changes`.
 """
 
 from __future__ import annotations
@@ -50,3 +51,28 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return False
 
+
+
+class Changes:
+    """A service's view of the runtime's changes (``host.subscribe_changes``): every
+    service loop is "work, then wait for a change or a timeout" with this.
+
+    :meth:`wait` forgets what was signalled before it returns, so a change made while
+    the service then works wakes the next wait at once (nothing is missed); ``debounce``
+    lets a burst of changes (a command, then its edit…) settle into one wake-up."""
+
+    def __init__(self, host: ServiceHost, debounce: float = 0.0):
+        self.event = host.subscribe_changes()
+        self.debounce = debounce
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Until a change (True) or ``timeout`` seconds (False; None: no limit)."""
+        if timeout is None:
+            await self.event.wait()
+            changed = True
+        else:
+            changed = await wait_event(self.event, timeout)
+        if changed and self.debounce:
+            await asyncio.sleep(self.debounce)
+        self.event.clear()
+        return changed
