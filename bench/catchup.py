@@ -2,7 +2,8 @@
 same Synapse (loopback), same room:
 
 - start-up: seconds from starting the process to "logged in as" (Maillage: login, then
-  its encryption prepared; the echo bot: login and its first sync), R rounds alternated;
+  its encryption prepared, while its worker thread imports the commands and opens the
+  database; the echo bot: login and its first sync), R rounds alternated;
 - reply latency: one ``!aide profil`` answered by both bots, K times: p50/p95 of the time
   from sending to seeing each bot's reply;
 - live capture: M plain messages in an open séance, each bot's CPU seconds per message

@@ -8,15 +8,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app.wiring import build_core
 from bot.domain import capture
 from bot.engine import rooms
 from bot.engine.core import SET_ASIDE_AFTER, EventRetry
-from bot.engine.events import Message, Reaction
+from bot.engine.events import Edit, Message, Reaction, Redaction
 from bot.storage.models import (
     Item,
+    ItemEdit,
     ItemKind,
     Outbox,
     ProcessedEvent,
@@ -101,6 +102,52 @@ def test_a_run_of_plain_messages_is_one_transaction_without_repeated_lookups(cor
     assert counter.commits == 1
     # Per message: its item, first version and processed mark inserted; lookups once a run.
     assert counter.statements <= 3 * len(batch) + 20, counter.statements
+
+
+def test_a_run_finds_its_own_messages_before_they_are_flushed(core, db, room):
+    """A new message is not flushed on its own (``capture.store``): the replies, edits and
+    redactions of the same run must still find it, each message stored exactly once."""
+    batch = [message(1, "racine"), message(2, "à effacer"),
+             Message("$b3", ROOM, FACILITATOR, "réponse", NOW, reply_to="$b1"),
+             Message("$b4", ROOM, MEMBER, "réponse à la réponse", NOW, reply_to="$b3"),
+             Edit("$b5", ROOM, MEMBER, "$b1", "racine corrigée", NOW + timedelta(seconds=5)),
+             Redaction("$b6", ROOM, MEMBER, "$b2", NOW), message(7, "après")]
+    with Counter(db) as counter:
+        core.handle_all(batch, room)
+    assert counter.commits == 1
+    with db.session() as session:
+        items = {i.event_id: i for i in session.exec(select(Item).where(Item.kind == ItemKind.DISCUSSION))}
+        versions = sorted(v.event_id for v in session.exec(select(ItemEdit)))
+    assert sorted(items) == ["$b1", "$b3", "$b4", "$b7"]
+    assert items["$b1"].text == "racine corrigée" and items["$b1"].edited_at is not None
+    assert items["$b3"].parent_event_id == items["$b4"].parent_event_id == "$b1"
+    assert versions == ["$b1", "$b3", "$b4", "$b5", "$b7"]
+    assert core.handle_all(batch, room) == 0   # replayed: nothing twice
+    assert sorted(discussion(db)) == ["après", "racine corrigée", "réponse", "réponse à la réponse"]
+
+
+def test_a_run_failing_at_its_commit_is_handled_again_alone_and_loses_nothing(core, db, room):
+    """The items of a run are inserted at its commit: a row refused there (here a second
+    first version of ``$b1``) rolls the run back whole, then each event is handled alone."""
+    def clash(ctx, record):
+        if record.body == "conflit":
+            ctx.session.add(ItemEdit(event_id="$b1", item_event_id="$b1", text="x", edited_at=NOW))
+
+    batch = [message(1, "avant"), message(2, "conflit"), message(3, "après")]
+    core.registry.listeners["message"].append(clash)
+    try:
+        for _ in range(SET_ASIDE_AFTER - 1):   # retried: the sync loop replays the batch
+            with pytest.raises(EventRetry):
+                core.handle_all(batch, room)
+        core.handle_all(batch, room)
+        core.handle_all(batch, room)            # replayed once more: nothing twice
+    finally:
+        core.registry.listeners["message"].remove(clash)
+    assert discussion(db) == ["avant", "après"]
+    with db.session() as session:
+        assert [row.event_id for row in session.exec(select(SetAsideEvent))] == ["$b2"]
+        assert len(session.exec(select(ProcessedEvent).where(
+            col(ProcessedEvent.event_id).in_([r.event_id for r in batch]))).all()) == 3
 
 
 def test_a_crashing_event_in_a_run_is_set_aside_alone(core, db, room, caplog):

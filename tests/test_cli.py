@@ -1,14 +1,19 @@
 """The ``maillage`` command line: a database that cannot be opened is named, without a
-traceback, and the exit code is the database one (3), for ``run`` as for ``check``."""
+traceback, and the exit code is the database one (3), for ``run`` as for ``check``;
+``run`` starts without garbage collection and turns it back on once ready."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from bot.ops import cli
 from bot.ops.cli import EXIT_DATABASE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +58,21 @@ def test_an_unopenable_database_file_gives_sqlite_s_reason(tmp_path):
     assert result.returncode == EXIT_DATABASE
     assert str(database) in result.stderr and "unable to open database file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_garbage_collection_comes_back_once_the_first_batch_is_handled(monkeypatch):
+    runtime = SimpleNamespace(ready=asyncio.Event())
+    gc.disable()   # as cmd_run does for the start-up
+    try:
+        collector = asyncio.create_task(cli._collect_once_ready(runtime))
+        await asyncio.sleep(0.05)
+        assert not gc.isenabled()
+        runtime.ready.set()            # the first sync batch handled
+        await asyncio.wait_for(collector, 5)
+        assert gc.isenabled()
+        gc.disable()
+        monkeypatch.setattr(cli, "START_WITHOUT_GC_SECONDS", 0.05)   # never ready
+        await asyncio.wait_for(cli._collect_once_ready(SimpleNamespace(ready=asyncio.Event())), 5)
+        assert gc.isenabled()
+    finally:
+        gc.enable()

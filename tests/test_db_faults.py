@@ -263,7 +263,7 @@ async def test_stopping_is_bounded_even_if_a_service_ignores_its_cancellation(co
             except asyncio.CancelledError:
                 pass   # the bug class of wait_for on 3.11: a stop request swallowed
 
-    monkeypatch.setattr("bot.app.runtime.SERVICES", [stubborn])
+    monkeypatch.setattr("bot.app.wiring.SERVICES", [stubborn])
     monkeypatch.setattr("bot.app.runtime.STOP_TIMEOUT_SECONDS", 0.5)
     matrix = ScriptedMatrix(config.matrix.store_path, batches())
     task = asyncio.create_task(Runtime(config, matrix).run())

@@ -1,19 +1,23 @@
 """The runtime's outage paths, driven with a scripted Matrix client over a real database:
 a failing back-fill retries the batch without saving the token; a server error while
-sending keeps the message (and its order) for later; only a refusal counts as an attempt."""
+sending keeps the message (and its order) for later; only a refusal counts as an attempt.
+And its start: the database is opened during the login, not before it."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 
+import pytest
 from sqlmodel import col, select
 
-from bot.app.runtime import Runtime
+from bot.app.runtime import DatabaseUnusable, Runtime
+from bot.engine import rooms
 from bot.matrix.client import MatrixError, RoomBatch, SyncBatch
 from bot.matrix.store import SessionStore
 from bot.storage.models import Outbox
-from tests.conftest import ROOM
+from tests.conftest import NOW, ROOM, make_config
 
 BOT = "@maillage:localhost"
 USER = "@anabela:localhost"
@@ -158,3 +162,68 @@ async def test_a_duplicate_reaction_counts_as_sent(config):
     rows = outbox_rows(config)
     assert all(row.sent_at is not None and row.attempts == 0 for row in rows)
     assert [row.sent_event_id is None for row in rows] == [True, False, False]
+
+
+async def test_the_login_does_not_wait_for_the_database(config, monkeypatch):
+    """The worker thread opens the database while the login waits on the network."""
+    from bot.storage.db import Database
+
+    logged_in, opened_during_login = threading.Event(), []
+    real_upgrade = Database.upgrade
+
+    def upgrade(self):
+        opened_during_login.append(logged_in.wait(5))
+        return real_upgrade(self)
+
+    class Matrix(ScriptedMatrix):
+        async def login(self):
+            logged_in.set()
+
+    monkeypatch.setattr(Database, "upgrade", upgrade)
+    matrix = Matrix(config.matrix.store_path, batches())
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert opened_during_login == [True]
+    assert [row.source_event_id for row in outbox_rows(config)] == ["$gap1", "$gap2", "$last"]
+
+
+async def test_the_first_sync_and_its_back_fill_do_not_wait_for_the_database(config, monkeypatch):
+    """At start, the first batches' gaps are fetched while the database is still opening."""
+    from bot.storage.db import Database
+
+    back_filled, opened_after_back_fill = threading.Event(), []
+    real_upgrade = Database.upgrade
+
+    def upgrade(self):
+        opened_after_back_fill.append(back_filled.wait(5))
+        return real_upgrade(self)
+
+    class Matrix(ScriptedMatrix):
+        async def messages_between(self, room_id, start, end):
+            back_filled.set()
+            return await super().messages_between(room_id, start, end)
+
+    # A resume (a sync token, a known room) whose first batch is limited: a catch-up.
+    SessionStore(config.matrix.store_path).save_sync_token("s1")
+    database = Database(config.database.url)
+    real_upgrade(database)
+    rooms.register(database, ROOM, NOW, None)
+    database.dispose()
+    monkeypatch.setattr(Database, "upgrade", upgrade)
+    matrix = Matrix(config.matrix.store_path, batches())
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert opened_after_back_fill[-1] is True
+    assert [row.source_event_id for row in outbox_rows(config)] == ["$gap1", "$gap2", "$last"]
+
+
+async def test_an_unusable_database_stops_the_start_while_the_login_still_waits(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    config = make_config(tmp_path, database={"url": f"sqlite:///{tmp_path / 'afile' / 'maillage.db'}"})
+
+    class Matrix(ScriptedMatrix):
+        async def login(self):
+            await asyncio.sleep(3600)   # a homeserver that never answers
+
+    matrix = Matrix(config.matrix.store_path, batches())
+    with pytest.raises(DatabaseUnusable) as raised:
+        await asyncio.wait_for(Runtime(config, matrix).run(), 30)
+    assert raised.value.__cause__ is not None and not matrix.syncs

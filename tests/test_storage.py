@@ -18,7 +18,7 @@ from sqlmodel import SQLModel, select
 from bot.app.wiring import build_core
 from bot.engine.events import Message
 from bot.storage.db import Database, DatabaseTooNew, current_revision, head_revision
-from bot.storage.models import Outbox, Profile, Rencontre
+from bot.storage.models import Item, ItemEdit, Outbox, ProcessedEvent, Profile, Rencontre, new_row
 from tests.conftest import MEMBER, NOW, ROOM
 
 
@@ -140,3 +140,38 @@ def test_core_handles_each_event_once_and_rolls_back_bad_input(database, config,
     with database.session() as session:
         assert session.get(Profile, MEMBER).structure == "CE Arras"
         assert len(session.exec(select(Outbox)).all()) == 2
+
+
+@pytest.mark.parametrize("model, values", [
+    (Item, {"seance_id": 1, "kind": "discussion", "event_id": "$a", "sender": MEMBER, "created_at": NOW}),
+    (ItemEdit, {"event_id": "$a", "item_event_id": "$a", "text": "premier", "edited_at": NOW,
+                "mentions": [MEMBER]}),
+    (ProcessedEvent, {"event_id": "$a", "room_id": ROOM, "handled_at": NOW}),
+])
+def test_a_row_made_by_new_row_is_the_constructor_s(model, values):
+    """``new_row`` (the capture's cheap constructor) makes what the model's constructor
+    makes: same fields, defaults included (a fresh list for a default factory)."""
+    made, built = new_row(model, **values), model(**values)
+    assert made.model_dump() == built.model_dump()
+    assert set(made.__dict__) == set(built.__dict__)
+    if model is ItemEdit:
+        assert new_row(ItemEdit, **{**values, "mentions": None}).formatted_body == ""
+        assert new_row(ItemEdit, event_id="$b", item_event_id="$b", text="", edited_at=NOW).mentions \
+            is not new_row(ItemEdit, event_id="$c", item_event_id="$c", text="", edited_at=NOW).mentions
+
+
+def test_a_row_made_by_new_row_is_stored_with_its_later_changes(database):
+    """Inserted with every value, defaults included, and a change made before the flush
+    is saved too."""
+    database.upgrade()
+    with database.session() as session:
+        version = new_row(ItemEdit, event_id="$a", item_event_id="$a", text="premier",
+                          edited_at=NOW, mentions=[MEMBER])
+        session.add(version)
+        version.text = "changé avant l'écriture"
+        session.add(new_row(ProcessedEvent, event_id="$a", room_id=ROOM, handled_at=NOW))
+    with database.session() as session:
+        stored = session.get(ItemEdit, "$a")
+        assert (stored.text, stored.mentions, stored.formatted_body, stored.edited_at) == (
+            "changé avant l'écriture", [MEMBER], "", NOW)
+        assert session.get(ProcessedEvent, "$a").handled_at == NOW

@@ -7,6 +7,11 @@ the database), then — only then — store the sync token. nio's own token
 store would save it before callbacks run, and a crash would lose the batch.
 Sending is a separate task that drains the outbox, so a homeserver that goes away
 delays replies but never loses or repeats them.
+
+Start-up: logging in needs only nio. What handles events — SQLAlchemy, the models, the
+commands: most of the start-up's import time — is imported by the worker thread, which
+then opens and checks the database, while the login waits on the network
+(``Runtime.start``). So this module imports that stack only inside its methods.
 """
 
 from __future__ import annotations
@@ -16,22 +21,22 @@ import fnmatch
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import aiohttp
-from sqlalchemy.exc import DBAPIError
 
-from bot.app.wiring import SENT_HOOKS, SERVICES, build_core, build_registry
-from bot.engine import outbox, rooms, undecryptable
-from bot.engine.core import Core, EventRetry
-from bot.engine.events import Record, parse_event
-from bot.engine.registry import Registry
+from bot.engine.events import parse_event
 from bot.engine.roomstate import RoomState
 from bot.engine.host import wait_event
 from bot.matrix.client import Invite, MatrixClient, MatrixError, RoomBatch, SyncBatch
-from bot.storage.db import Database
-from bot.storage.models import Outbox, utcnow
 from bot.support.config import Config
+
+if TYPE_CHECKING:
+    from bot.engine.core import Core
+    from bot.engine.events import Record
+    from bot.engine.registry import Registry
+    from bot.storage.db import Database
+    from bot.storage.models import Outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,9 +48,21 @@ SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
 BACKLOG_LOG_SIZE = 20      # a catch-up worth a log line (live traffic comes one by one)
 STOP_TIMEOUT_SECONDS = 10   # tasks not stopped by then are abandoned: stopping never hangs
 SENT, REFUSED, RETRY = "sent", "refused", "retry"
-# Worth retrying the whole batch for: the homeserver or the database going away, or an
-# event whose handling failed but is not yet deemed deterministic (``bot.engine.core``).
-TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError, DBAPIError, EventRetry)
+
+
+class DatabaseUnusable(RuntimeError):
+    """The database cannot be opened or migrated; the reason is the ``__cause__``."""
+
+
+class CommandsUnusable(RuntimeError):
+    """The command modules cannot make a registry (``bot.app.wiring.build_registry``: a
+    module declaring no command, two commands on one word); the ``__cause__`` names it."""
+
+
+# Worth retrying the whole batch for: the homeserver going away, and once the database is
+# open (``Runtime.database_ready``) the database going away, or an event whose handling
+# failed but is not yet deemed deterministic (``bot.engine.core``).
+MATRIX_TRANSIENT_ERRORS = (MatrixError, aiohttp.ClientError)
 
 
 def inviter_allowed(inviter: str | None, patterns: tuple[str, ...]) -> bool:
@@ -67,15 +84,17 @@ class Runtime:
     def __init__(self, config: Config, matrix: MatrixClient | None = None,
                  registry: Registry | None = None):
         self.config = config
-        self.db = Database(config.database.url)
+        self.db: Database | None = None   # opened by ``start``, in the worker thread
         self.matrix = matrix or MatrixClient(config.matrix)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maillage-db")
         self.rooms: dict[str, RoomState] = {}
         self.outbox_wakeup = asyncio.Event()
-        # Built first: a command module that declares nothing stops us before the login.
-        self.registry: Registry = registry or build_registry()
+        # Built by ``start`` (in the worker thread, during the login) unless given.
+        self.registry: Registry | None = registry
         self.core: Core | None = None
         self.ready = asyncio.Event()
+        self._database: asyncio.Future | None = None   # opening, from ``start`` on
+        self._transient_errors: tuple[type[BaseException], ...] = MATRIX_TRANSIENT_ERRORS
         self._change_listeners: list[asyncio.Event] = []
         self._parked = True   # encrypted events may wait for their keys: look at start
         self._known_rooms: set[str] = set()   # registered rooms (never unregistered)
@@ -89,6 +108,8 @@ class Runtime:
         return self.matrix.user_id
 
     def clock(self):
+        from bot.storage.models import utcnow
+
         return utcnow()
 
     def wake_outbox(self) -> None:
@@ -122,13 +143,61 @@ class Runtime:
         return await asyncio.get_running_loop().run_in_executor(self.worker, function, *args)
 
     async def start(self) -> None:
-        before, after = await self.in_worker(self.db.upgrade)
-        if before != after:
-            log.info("database migrated from %s to %s", before, after)
-        identity = await self._connect()
-        self.core = build_core(self.config, self.db, self.matrix.user_id, self.registry)
+        """Log in and prepare encryption while the worker thread opens the database
+        (``_prepare``); returns once logged in, the database may still be opening
+        (``database_ready``). A database that cannot be used, or a command module that declares no
+        command, stops the start at once, even while the login still waits for the
+        homeserver."""
+        self._database = database = asyncio.ensure_future(self.in_worker(self._prepare))
+        login = asyncio.ensure_future(self._connect())
+        try:
+            pending = {database, login}
+            while login in pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if database in done:
+                    database.result()   # raises DatabaseUnusable or CommandsUnusable
+            identity = login.result()
+        except BaseException:
+            # Its outcome no longer matters (nor should it be reported as never retrieved).
+            database.add_done_callback(lambda future: future.cancelled() or future.exception())
+            raise
+        finally:
+            login.cancel()
         log.info("logged in as %s (device %s); encryption ready, cross-signing identity %s",
                  self.matrix.user_id, self.matrix.device_id, identity)
+
+    async def database_ready(self) -> None:
+        """Wait until the database opened by ``start`` is ready, with the core that handles
+        events; raises DatabaseUnusable or CommandsUnusable."""
+        await self._database
+        if self.core is None:
+            from sqlalchemy.exc import DBAPIError
+
+            from bot.app.wiring import build_core
+            from bot.engine.core import EventRetry
+            self._transient_errors = (*MATRIX_TRANSIENT_ERRORS, DBAPIError, EventRetry)
+            self.core = build_core(self.config, self.db, self.matrix.user_id, self.registry)
+
+    def _prepare(self) -> None:
+        """In the worker thread, during the login: import what handles events and build the
+        registry of the commands (``bot.app.wiring``), then open the database (migrated if
+        needed)."""
+        from bot.app.wiring import build_registry
+        from bot.engine.registry import CommandsError
+        from bot.storage.db import OPEN_ERRORS, Database
+
+        if self.registry is None:
+            try:
+                self.registry = build_registry()
+            except CommandsError as error:
+                raise CommandsUnusable(str(error)) from error
+        try:
+            self.db = Database(self.config.database.url)
+            before, after = self.db.upgrade()
+        except OPEN_ERRORS as error:
+            raise DatabaseUnusable(str(error)) from error
+        if before != after:
+            log.info("database migrated from %s to %s", before, after)
 
     async def _connect(self) -> str:
         """Log in and prepare encryption, waiting out a homeserver that is away or unwell
@@ -154,10 +223,14 @@ class Runtime:
         except BaseException:
             await self.close()
             raise
-        tasks = [asyncio.create_task(self.sync_loop(), name="sync"),
-                 asyncio.create_task(self.outbox_loop(), name="outbox")]
-        tasks += [asyncio.create_task(run(self), name=run.__module__) for run in SERVICES]
+        # The first sync and its back-fill go on while the database is still opening.
+        tasks = [asyncio.create_task(self.sync_loop(), name="sync")]
         try:
+            await self.database_ready()
+            from bot.app import wiring   # imported by the worker thread during the start
+
+            tasks.append(asyncio.create_task(self.outbox_loop(), name="outbox"))
+            tasks += [asyncio.create_task(run(self), name=run.__module__) for run in wiring.SERVICES]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()
@@ -174,7 +247,8 @@ class Runtime:
     async def close(self) -> None:
         await self.matrix.close()
         await asyncio.to_thread(self.worker.shutdown, wait=True)
-        self.db.dispose()
+        if self.db is not None:
+            self.db.dispose()
 
     # --- sync -------------------------------------------------------------------
 
@@ -191,7 +265,7 @@ class Runtime:
             try:
                 batch = await self.matrix.sync(since, timeout_ms=timeout, full_state=full_state)
                 await self.handle_batch(batch, since, first_start)
-            except TRANSIENT_ERRORS as error:
+            except self._transient_errors as error:   # read when raised (database_ready adds to it)
                 # The token is not saved: the same batch comes again, and handlers are
                 # idempotent on event ids, so nothing is lost or done twice.
                 delay = SYNC_ERROR_BACKOFF[min(failures, len(SYNC_ERROR_BACKOFF) - 1)]
@@ -211,12 +285,14 @@ class Runtime:
 
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:
         self._queued = self._changed = False   # a retried batch starts over
+        gaps = await self._gaps_while_opening(batch, since)
+        await self.database_ready()
         for invite in batch.invites:
             await self.handle_invite(invite)
         if self._parked:   # keys this batch brought: their messages come before its events
             await self.retry_undecryptable()
         for room_batch in batch.joined:
-            await self.handle_room(room_batch, since, first_start)
+            await self.handle_room(room_batch, since, first_start, gaps.get(room_batch.room_id))
         for room_id in batch.left:
             self.rooms.pop(room_id, None)
 
@@ -227,14 +303,17 @@ class Runtime:
             await self._try(self.matrix.reject(invite.room_id), "reject invite")
             return
         if await self._try(self.matrix.join(invite.room_id), "join"):
+            from bot.engine import rooms
+
             prefix = self.config.bot.command_prefix
-            await self.in_worker(rooms.register, self.db, invite.room_id, utcnow(), prefix)
+            await self.in_worker(rooms.register, self.db, invite.room_id, self.clock(), prefix)
             self._queued = self._changed = True   # the welcome
             log.info("joined %s, invited by %s", invite.room_id, invite.inviter)
 
-    async def handle_room(self, batch: RoomBatch, since: str | None, first_start: bool) -> None:
+    async def handle_room(self, batch: RoomBatch, since: str | None, first_start: bool,
+                          gap: list[dict[str, Any]] | None = None) -> None:
         state = self.rooms.setdefault(batch.room_id, RoomState(batch.room_id))
-        events = await self._new_events(batch, since, first_start)
+        events = await self._new_events(batch, since, first_start, gap)
         new_ids = {e.get("event_id") for e in events}
         # Skipped events (history before our join) still carry room state.
         for event in batch.state + [e for e in batch.timeline if e.get("event_id") not in new_ids]:
@@ -271,6 +350,8 @@ class Runtime:
         """A message deleted before we could read it must never reach the minutes later,
         nor be counted as missing from them."""
         if event.get("type") == "m.room.redaction" and self._parked:
+            from bot.engine import undecryptable
+
             redacts = event.get("redacts") or (event.get("content") or {}).get("redacts")
             if redacts:
                 await self.in_worker(undecryptable.forget, self.db, [redacts])
@@ -287,11 +368,13 @@ class Runtime:
     async def park(self, room_id: str, event: dict[str, Any]) -> None:
         """Keep an event nio could not decrypt (its room key is late) and ask the sender's
         devices for the key; a redacted one has nothing left to read."""
+        from bot.engine import undecryptable
+
         content = event.get("content") or {}
         if (event.get("sender") == self.matrix.user_id or "ciphertext" not in content
                 or (event.get("unsigned") or {}).get("redacted_because")):
             return
-        if await self.in_worker(undecryptable.park, self.db, room_id, event, utcnow()):
+        if await self.in_worker(undecryptable.park, self.db, room_id, event, self.clock()):
             # No key request: Element's crypto answers those only from its owner's own
             # devices. The key comes from the sender's device (m.room_key), late or never.
             log.warning("cannot decrypt %s from %s in %s yet (session %s): waiting for its key",
@@ -302,14 +385,17 @@ class Runtime:
         """Decrypt and handle the parked events whose keys have arrived since — only while
         handling them now means what it meant then (same séance, recent enough); a message
         decrypted too late stays counted as unreadable, never filed in the wrong place."""
-        waiting = await self.in_worker(undecryptable.waiting, self.db, utcnow())
+        from bot.engine import undecryptable
+
+        waiting = await self.in_worker(undecryptable.waiting, self.db, self.clock())
         self._parked = bool(waiting)
         decrypted: list[str] = []
         for room_id, event in waiting:
             clear = self.matrix.decrypt(room_id, event)
             if clear is None:
                 continue
-            if not await self.in_worker(undecryptable.still_timely, self.db, room_id, event, utcnow()):
+            if not await self.in_worker(undecryptable.still_timely, self.db, room_id, event,
+                                       self.clock()):
                 log.warning("decrypted %s in %s too late to file it (its séance has changed "
                             "since): counted as unreadable", event["event_id"], room_id)
                 continue
@@ -318,30 +404,46 @@ class Runtime:
             decrypted.append(event["event_id"])
         await self.in_worker(undecryptable.forget, self.db, decrypted)
 
-    async def _new_events(self, batch: RoomBatch, since: str | None,
-                          first_start: bool) -> list[dict[str, Any]]:
-        """The events to handle: never history from before the bot joined; gaps back-filled."""
+    async def _new_events(self, batch: RoomBatch, since: str | None, first_start: bool,
+                          gap: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The events to handle: never history from before the bot joined; gaps back-filled
+        (``gap``: already fetched, ``_gaps_while_opening``)."""
+        from bot.engine import rooms
+
         join = own_join_index(batch.timeline, self.matrix.user_id)
         known = await self._is_known(batch.room_id)
         if not known and (first_start or join is None):
             # Joined before this database existed (a fresh database on an account already
             # in rooms): that history is not ours to capture, even after our join.
-            await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            await self.in_worker(rooms.register, self.db, batch.room_id, self.clock(), None)
             return []
         if join is not None:
-            await self.in_worker(rooms.register, self.db, batch.room_id, utcnow(), None)
+            await self.in_worker(rooms.register, self.db, batch.room_id, self.clock(), None)
             self._changed = True
             return batch.timeline[join + 1:]
         if batch.limited and since and batch.prev_batch:
-            gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
+            if gap is None:
+                gap = await self.matrix.messages_between(batch.room_id, batch.prev_batch, since)
             log.info("back-filled %d events in %s after a limited sync", len(gap), batch.room_id)
             seen = {e.get("event_id") for e in batch.timeline}
             return [e for e in gap if e.get("event_id") not in seen] + batch.timeline
         return batch.timeline
 
+    async def _gaps_while_opening(self, batch: SyncBatch, since: str | None) -> dict[str, list]:
+        """At start, while the worker thread is still opening the database: the gaps of the
+        batch's limited timelines, fetched now rather than once it is open (a catch-up's
+        back-fill overlaps the imports). Otherwise none: each room's gap is fetched when
+        the room is handled, as ``_new_events`` needs it."""
+        if self._database is None or self._database.done():
+            return {}
+        return {room.room_id: await self.matrix.messages_between(room.room_id, room.prev_batch, since)
+                for room in batch.joined if room.limited and since and room.prev_batch}
+
     async def _is_known(self, room_id: str) -> bool:
         """Is the room registered? Asked of the database until it is, then remembered (a
         room is never unregistered): one query less per sync batch."""
+        from bot.engine import rooms
+
         if room_id in self._known_rooms:
             return True
         if await self.in_worker(rooms.is_known, self.db, room_id):
@@ -366,6 +468,8 @@ class Runtime:
         """``drain_outbox``, a database error counting as a transient failure: the bot keeps
         running. A message sent but not yet marked sent is sent again later with the same
         transaction id, which the homeserver deduplicates: still answered exactly once."""
+        from sqlalchemy.exc import DBAPIError
+
         try:
             return await self.drain_outbox()
         except DBAPIError as error:
@@ -376,6 +480,8 @@ class Runtime:
         """Send pending rows in order; False if a transient failure (server error, outage)
         stopped the round — later rows must not overtake it — to be retried after a backoff,
         however long the outage lasts. Only a refusal (e.g. M_FORBIDDEN) counts as an attempt."""
+        from bot.engine import outbox
+
         refused: set[int] = set()
         while rows := [r for r in await self.in_worker(outbox.pending, self.db) if r.id not in refused]:
             for row in rows:
@@ -388,6 +494,9 @@ class Runtime:
 
     async def deliver(self, row: Outbox) -> str:
         """SENT, REFUSED (recorded as an attempt) or RETRY (transient: try again later)."""
+        from bot.app import wiring
+        from bot.engine import outbox
+
         try:
             room_id = row.room_id or await self._direct_room(row.dm_user)
             content = dict(row.content)
@@ -396,7 +505,7 @@ class Runtime:
             event_id = await self.matrix.send(room_id, row.event_type, content, row.txn_id)
         except MatrixError as error:
             if error.already_done:
-                await self.in_worker(outbox.mark_sent, self.db, row.id, None, SENT_HOOKS)
+                await self.in_worker(outbox.mark_sent, self.db, row.id, None, wiring.SENT_HOOKS)
                 return SENT
             if not error.permanent:
                 log.warning("sending %s failed, will retry: %s", row.txn_id, error)
@@ -405,15 +514,17 @@ class Runtime:
             log.warning("sending %s refused (attempt %d of %d): %s", row.txn_id, attempts,
                         outbox.MAX_ATTEMPTS, error)
             return REFUSED
-        await self.in_worker(outbox.mark_sent, self.db, row.id, event_id, SENT_HOOKS)
+        await self.in_worker(outbox.mark_sent, self.db, row.id, event_id, wiring.SENT_HOOKS)
         return SENT
 
     async def _direct_room(self, user_id: str) -> str:
+        from bot.engine import outbox, rooms
+
         room_id = await self.in_worker(outbox.direct_room, self.db, user_id)
         if room_id is None:
             room_id = await self.matrix.create_direct_room(user_id)
             await self.in_worker(outbox.remember_direct_room, self.db, user_id, room_id)
-            await self.in_worker(rooms.register, self.db, room_id, utcnow(), None)
+            await self.in_worker(rooms.register, self.db, room_id, self.clock(), None)
         return room_id
 
     async def _try(self, action, what: str) -> bool:

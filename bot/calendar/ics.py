@@ -17,12 +17,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
-from icalendar import Alarm, Calendar, Event, vCalAddress, vDDDTypes, vRecur
+
+if TYPE_CHECKING:   # icalendar (~0.1 s to import) is imported on first use (issue 11)
+    from icalendar import Calendar, Event, vRecur
 
 __all__ = [
     "METHODS",
@@ -145,6 +148,8 @@ def _all_day_bounds(ev: CalendarEvent, zone: ZoneInfo) -> tuple[date, date]:
 
 
 def _rrule(ev: CalendarEvent, zone: ZoneInfo) -> vRecur:
+    from icalendar import vDDDTypes, vRecur
+
     rule: dict[str, object] = {str(k).upper(): v for k, v in (ev.rrule or {}).items()}
     if "FREQ" not in rule:
         raise ValueError(f"{ev.uid}: RRULE needs FREQ")
@@ -242,6 +247,8 @@ def _add_exdates(out: Event, ev: CalendarEvent, zone: ZoneInfo) -> None:
 
 
 def _event(ev: CalendarEvent, *, method: str | None, dtstamp: datetime) -> Event:
+    from icalendar import Alarm, Event, vCalAddress
+
     if not ev.uid or not ev.uid.strip():
         raise ValueError("event UID is required (it must be stable, never random)")
     if any(c.isspace() for c in ev.uid):
@@ -346,6 +353,8 @@ def build_calendar(
             raise ValueError(f"METHOD:{method} needs at least one event")
         if len({ev.uid for ev in events}) != 1:
             raise ValueError(f"an iTIP METHOD:{method} message carries exactly one UID")
+
+    from icalendar import Calendar
 
     cal = Calendar()
     cal.add("PRODID", PRODID)

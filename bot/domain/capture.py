@@ -44,6 +44,7 @@ from bot.storage.models import (
     RsvpStatus,
     Seance,
     SeanceStatus,
+    new_row,
 )
 from bot.support.errors import UserError
 
@@ -150,7 +151,8 @@ def store(ctx: Context, seance: Seance, capture: Capture, *, parent_event_id: st
           topic_id: int | None = None, new_message: bool = False) -> tuple[Item, bool]:
     """Create or update the item of ``ctx.event_id``; True when the message is new to the séance.
     ``new_message``: the caller knows no item can exist yet (a message seen for the first
-    time), which spares a lookup per captured message.
+    time), which spares a lookup per captured message, and the item is not flushed here:
+    the next query flushes it (autoflush), so a batched run inserts its items together.
 
     A new message takes its place in the current topic (or ``topic_id``) under
     ``parent_event_id``; an edited one keeps its place and only changes what it says.
@@ -161,15 +163,16 @@ def store(ctx: Context, seance: Seance, capture: Capture, *, parent_event_id: st
     if capture.kind == ItemKind.METEO:
         item = _one_meteo_per_person(ctx, seance, item)
     if item is None:
-        item = Item(seance_id=seance.id, kind=capture.kind, event_id=ctx.event_id,
-                    sender=ctx.sender, created_at=ctx.now)
+        item = new_row(Item, seance_id=seance.id, kind=capture.kind, event_id=ctx.event_id,
+                       sender=ctx.sender, created_at=ctx.now)
         ctx.session.add(item)
     if fresh:
         _place(ctx, seance, item, parent_event_id, topic_id)
     else:
         item.edited_at = ctx.now
     _set_fields(ctx.session, seance, item, capture)
-    ctx.session.flush()
+    if not new_message:
+        ctx.session.flush()
     return item, fresh
 
 
@@ -234,9 +237,9 @@ def remember_original(ctx: Context, item: Item, text: str, new_message: bool = F
     """Keep the message's first version (with its mentions and HTML), to return to it if
     its edits are redacted; ``new_message``: none can be stored yet (see ``store``)."""
     if new_message or ctx.session.get(ItemEdit, item.event_id) is None:
-        ctx.session.add(ItemEdit(event_id=item.event_id, item_event_id=item.event_id, text=text,
-                                 edited_at=ctx.now, mentions=list(ctx.mentions),
-                                 formatted_body=ctx.formatted_body))
+        ctx.session.add(new_row(ItemEdit, event_id=item.event_id, item_event_id=item.event_id,
+                                text=text, edited_at=ctx.now, mentions=list(ctx.mentions),
+                                formatted_body=ctx.formatted_body))
 
 
 def is_original(version: ItemEdit) -> bool:

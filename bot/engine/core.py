@@ -53,7 +53,7 @@ from bot.engine.registry import (
 )
 from bot.engine.roomstate import RoomState, is_facilitator
 from bot.storage.db import BATCH_CACHE, Database, batch_cached, is_transient
-from bot.storage.models import Outbox, ProcessedEvent, Room, utcnow
+from bot.storage.models import Outbox, ProcessedEvent, Room, new_row, utcnow
 from bot.support.config import Config
 from bot.support.errors import UserError
 
@@ -297,7 +297,8 @@ class Core:
                       thread_root=getattr(record, "thread_root", None),   # replies go in the thread
                       **said)
         action(ctx)
-        session.add(ProcessedEvent(event_id=record.event_id, room_id=record.room_id, handled_at=now))
+        session.add(new_row(ProcessedEvent, event_id=record.event_id, room_id=record.room_id,
+                            handled_at=now))
         return store_outgoing(session, ctx.outgoing, record.event_id, now)
 
     def context(self, session: Session, room: RoomState, sender: str, event_id: str,

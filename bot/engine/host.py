@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, TypeVar
 
-from bot.storage.db import Database
 from bot.support.config import Config
+
+if TYPE_CHECKING:   # the runtime imports this module before the database stack (bot.app.runtime)
+    from bot.storage.db import Database
 
 T = TypeVar("T")
 

@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
-from bot.engine.registry import CommandsError, Registry
 from bot.matrix.crosssigning import CrossSigningError
-from bot.storage.db import Database, DatabaseTooNew
 from bot.support.config import Config, ConfigError, load_config
 from bot.support.logs import setup_logging, url_password
+
+if TYPE_CHECKING:   # imports SQLAlchemy: ``run`` loads it only during the login
+    from bot.engine.registry import Registry
 
 log = logging.getLogger("maillage")
 EXIT_CONFIG, EXIT_DATABASE, EXIT_LOGIN, EXIT_STOP_TIMEOUT, EXIT_COMMANDS = 2, 3, 4, 5, 6
 RATELIMIT_PATH = "/_synapse/admin/v1/users/{user}/override_ratelimit"
 STOP_DEADLINE_SECONDS = 20   # a supervisor's stop never hangs longer than this
+START_WITHOUT_GC_SECONDS = 60  # garbage collection comes back by then, ready or not
 
 
 def config_secrets(config: Config) -> list[str]:
@@ -49,6 +50,9 @@ def _load(path: Path) -> Config:
 
 def _database_name(url: str) -> str:
     """What to name in an error: the SQLite file, else the URL without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if url.startswith("sqlite:///"):
         return f"the SQLite file {Path(url.removeprefix('sqlite:///')).resolve()}"
     try:
@@ -67,27 +71,37 @@ def _reason(error: Exception) -> str:
 def prepare_database(config: Config) -> tuple[str | None, str]:
     """Create (SQLite: with its folder) and migrate the database, or exit with
     EXIT_DATABASE after naming it and the reason: no traceback for a wrong path."""
+    from bot.storage.db import OPEN_ERRORS, Database
+
     database = None
     try:
         database = Database(config.database.url)
         return database.upgrade()
-    except DatabaseTooNew as error:
-        problem = str(error)
-    except (OSError, SQLAlchemyError) as error:
-        problem = _reason(error)
+    except OPEN_ERRORS as error:
+        failure = error
     finally:
         if database is not None:
             database.dispose()
+    raise SystemExit(database_failure(config, failure))
+
+
+def database_failure(config: Config, error: Exception) -> int:
+    """Name the database and why it cannot be used (no traceback); EXIT_DATABASE."""
+    from bot.storage.db import DatabaseTooNew
+
+    problem = str(error) if isinstance(error, DatabaseTooNew) else _reason(error)
     print(f"maillage: database error: cannot use {_database_name(config.database.url)}: {problem}",
           file=sys.stderr)
-    raise SystemExit(EXIT_DATABASE)
+    return EXIT_DATABASE
 
 
 def command_registry() -> Registry:
     """The registry of every command module (``bot.app.wiring``), or exit with
     EXIT_COMMANDS naming the module that declares no command, or two commands that
-    answer to one word: before any login."""
+    answer to one word: before any login (``check``; ``run`` builds it during the login,
+    see ``Runtime.start``)."""
     from bot.app.wiring import build_registry
+    from bot.engine.registry import CommandsError
 
     try:
         return build_registry()
@@ -108,12 +122,13 @@ class LoginRefused(RuntimeError):
     """The homeserver refused the bot's login (a bad password, a refused token)."""
 
 
-async def _run(config: Config, registry: Registry) -> None:
+async def _run(config: Config) -> None:
     from bot.app.runtime import Runtime
     from bot.matrix.client import MatrixError
 
-    runtime = Runtime(config, registry=registry)
+    runtime = Runtime(config)
     task = asyncio.create_task(runtime.run())
+    collector = asyncio.create_task(_collect_once_ready(runtime))
     loop = asyncio.get_running_loop()
     deadline = threading.Timer(STOP_DEADLINE_SECONDS, _force_exit)
     deadline.daemon = True
@@ -131,18 +146,41 @@ async def _run(config: Config, registry: Registry) -> None:
         log.info("stopped")
     except MatrixError as error:   # only refusals reach here: outages are waited out
         raise LoginRefused(f"{config.matrix.homeserver}: {error}") from None
+    finally:
+        collector.cancel()
+        gc.enable()
+
+
+async def _collect_once_ready(runtime) -> None:
+    """Garbage collection back on (``cmd_run`` turns it off for the start-up) once the
+    first sync batch is handled — a catch-up included — or after a minute anyway."""
+    try:
+        async with asyncio.timeout(START_WITHOUT_GC_SECONDS):
+            await runtime.ready.wait()
+    except TimeoutError:
+        pass
+    gc.enable()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(args.verbose, config_secrets(config))
-    registry = command_registry()   # a command module declaring nothing is named here
-    prepare_database(config)   # a wrong path is named here, before anything starts
+    # The start-up's imports make some 225,000 objects that live as long as the bot: the
+    # garbage collector going over them again and again costs ~10 % of the start-up.
+    # Objects still go as soon as nothing refers to them; only cycles wait (_run).
+    gc.disable()
+    from bot.app.runtime import CommandsUnusable, DatabaseUnusable
+
     try:
-        asyncio.run(_run(config, registry))
-    except DatabaseTooNew as error:
-        log.error("%s", error)
-        return EXIT_DATABASE
+        # The registry is built and the database opened during the login (Runtime.start):
+        # a command module declaring nothing, or a wrong database path, is named as soon
+        # as it is found, even while the homeserver cannot be reached.
+        asyncio.run(_run(config))
+    except CommandsUnusable as error:
+        print(f"maillage: commands error: {error}", file=sys.stderr)
+        return EXIT_COMMANDS
+    except DatabaseUnusable as error:
+        return database_failure(config, error.__cause__)
     except CrossSigningError as error:
         log.error("%s", error)
         return EXIT_LOGIN

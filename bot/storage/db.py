@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (DBAPIError, DisconnectionError, InterfaceError, OperationalError,
+                            SQLAlchemyError)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
@@ -77,6 +78,11 @@ event.listen(CachingSession, "before_flush", _forget_cached_lookups)
 
 class DatabaseTooNew(RuntimeError):
     """The database was migrated by a newer Maillage than this one."""
+
+
+# What opening or migrating a database raises when it cannot be used (a wrong path, a
+# server that refuses us, a schema from a newer Maillage): named to the operator.
+OPEN_ERRORS = (DatabaseTooNew, OSError, SQLAlchemyError)
 
 
 # PostgreSQL SQLSTATE classes that say "try again": 08 connection exception,

@@ -7,9 +7,12 @@ SQLite has no time zone type, so values are stored naive-UTC and handed back awa
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any, Optional
+from functools import cache, partial
+from typing import Any, Callable, Optional, TypeVar
 
 from sqlalchemy import JSON, Column, DateTime, LargeBinary, TypeDecorator, UniqueConstraint
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 
@@ -32,6 +35,35 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def new_row(model: type[M], **values: Any) -> M:
+    """What ``model(**values)`` makes, for the rows every captured message adds (its item,
+    its first version, its processed mark), about five times cheaper (issue 11). The
+    instance is made as SQLAlchemy makes the rows it loads, and its fields are filled at
+    once, where SQLModel's constructor assigns each of them through SQLAlchemy's and then
+    pydantic's attribute machinery. Nothing is lost: SQLModel validates no table model,
+    and a new row is inserted with every value its dict holds; later assignments are
+    tracked as usual (tests/test_storage.py compares both ways)."""
+    mapper = sa_inspect(model)
+    if not mapper.configured:   # the constructor would configure the mappers first, too
+        configure_mappers()
+    row = mapper.class_manager.new_instance()
+    defaults = _defaults(model)
+    row.__dict__.update({name: make() for name, make in defaults.items() if name not in values})
+    row.__dict__.update(values)
+    return row
+
+
+@cache
+def _defaults(model: type[SQLModel]) -> dict[str, Callable[[], Any]]:
+    """Each optional field of ``model`` with what makes its default (a new list each time
+    for a ``default_factory``)."""
+    return {name: partial(field.get_default, call_default_factory=True)
+            for name, field in model.model_fields.items() if not field.is_required()}
 
 
 
