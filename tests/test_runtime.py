@@ -1,7 +1,9 @@
 """The runtime's outage paths, driven with a scripted Matrix client over a real database:
 a failing back-fill retries the batch without saving the token; a server error while
-sending keeps the message (and its order) for later; only a refusal counts as an attempt.
-And its start: the database is opened during the login, not before it."""
+sending keeps the message (and its order) for later; only a refusal counts as an attempt;
+the sync token, written at most once a second, is always that of a handled batch, and a
+crash that replays batches repeats nothing. And its start: the database is opened during
+the login, not before it."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import col, select
 
+from bot.app import runtime as runtime_module
 from bot.app.runtime import DatabaseUnusable, Runtime
 from bot.engine import rooms
 from bot.matrix.client import MatrixError, RoomBatch, SyncBatch
@@ -130,6 +133,64 @@ async def test_a_failed_back_fill_retries_the_batch_and_loses_nothing(config):
     sources = [row.source_event_id for row in outbox_rows(config)]
     assert sources == ["$gap1", "$gap2", "$last"]                # nothing lost, nothing twice
     assert len(matrix.sent) == 3
+
+
+def live_batches(count: int) -> list[SyncBatch]:
+    """The bot's join (s1), then ``count`` batches of one command each (s2…), as live."""
+    return batches()[:1] + [SyncBatch(f"s{n}", [RoomBatch(ROOM, [], [command(f"$c{n}")])], [], [])
+                            for n in range(2, count + 2)]
+
+
+def record_token_writes(monkeypatch) -> list[str]:
+    written: list[str] = []
+    real_save = SessionStore.save_sync_token
+
+    def save(self, token):
+        written.append(token)
+        real_save(self, token)
+    monkeypatch.setattr(SessionStore, "save_sync_token", save)
+    monkeypatch.setattr(runtime_module, "TOKEN_SAVE_SECONDS", 60)
+    return written
+
+
+async def test_the_token_is_written_once_a_while_and_a_crash_replays_without_repeating(
+        config, monkeypatch):
+    written = record_token_writes(monkeypatch)
+    matrix = ScriptedMatrix(config.matrix.store_path, live_batches(4))
+    await run_until_done(Runtime(config, matrix), matrix)
+    assert written == ["s1", "s5"]   # the first batch's at once, the last handled one at the stop
+    assert len(matrix.sent) == 4
+    # A kill -9 before the stop leaves the first token: the restart replays s2…s5.
+    SessionStore(config.matrix.store_path).save_sync_token("s1")
+    again = ScriptedMatrix(config.matrix.store_path, live_batches(4))
+    await run_until_done(Runtime(config, again), again)
+    assert again.syncs[:2] == ["s1", "s2"]
+    assert [row.source_event_id for row in outbox_rows(config)] == ["$c2", "$c3", "$c4", "$c5"]
+    assert again.sent == []                                     # nothing answered twice
+
+
+async def test_the_token_written_at_the_stop_is_never_that_of_an_unhandled_batch(
+        config, monkeypatch):
+    written = record_token_writes(monkeypatch)
+    # s3 is limited and its back-fill keeps failing: it is never handled.
+    limited = batches()[1]
+    stuck = live_batches(1) + [SyncBatch("s3", limited.joined, [], [])]
+    matrix = ScriptedMatrix(config.matrix.store_path, stuck, backfill_failures=10**6)
+    task = asyncio.create_task(Runtime(config, matrix).run())
+    try:
+        for _ in range(600):
+            if matrix.syncs.count("s2") >= 2:   # s3 failed, then was asked again
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert matrix.syncs.count("s2") >= 2
+    assert written == ["s1", "s2"]   # not s3: the stop would have lost its events
+    again = ScriptedMatrix(config.matrix.store_path, stuck)
+    await run_until_done(Runtime(config, again), again)
+    assert again.syncs[0] == "s2"
+    assert [row.source_event_id for row in outbox_rows(config)] == ["$c2", "$gap1", "$gap2", "$last"]
 
 
 async def test_server_errors_keep_messages_in_order_and_refusals_count(config):

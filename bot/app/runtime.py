@@ -3,8 +3,13 @@
 Order of work per sync batch: accept/refuse invites, update room state, hand the
 new timeline events of each room to the core together (``Core.handle_all``: few
 transactions for a backlog; in one worker thread, so the event loop never blocks on
-the database), then — only then — store the sync token. nio's own token
+the database), then — only then — the sync token may be stored. nio's own token
 store would save it before callbacks run, and a crash would lose the batch.
+The token is written (write, fsync, rename) at most once every ``TOKEN_SAVE_SECONDS``
+while batches keep coming — live traffic brings one message per batch, and that write
+was a tenth of a captured message's cost — and always when the bot stops: a crash
+then replays the batches handled since the last write, which the core skips (their
+events are marked processed), but never skips one.
 Sending is a separate task that drains the outbox, so a homeserver that goes away
 delays replies but never loses or repeats them.
 
@@ -46,6 +51,7 @@ OUTBOX_POLL_SECONDS = 30
 SYNC_ERROR_BACKOFF = (1, 2, 5, 10, 30)
 SEND_RETRY_BACKOFF = (1, 2, 5, 10, 30)
 BACKLOG_LOG_SIZE = 20      # a catch-up worth a log line (live traffic comes one by one)
+TOKEN_SAVE_SECONDS = 1.0   # at most one sync-token write per second (a crash replays, see above)
 STOP_TIMEOUT_SECONDS = 10   # tasks not stopped by then are abandoned: stopping never hangs
 SENT, REFUSED, RETRY = "sent", "refused", "retry"
 
@@ -100,6 +106,9 @@ class Runtime:
         self._known_rooms: set[str] = set()   # registered rooms (never unregistered)
         self._changed = False   # this batch handled more than plain messages
         self._queued = False    # this batch put messages in the outbox
+        # The token of the last fully handled batch not yet written (``save_token``).
+        self._unsaved_token: str | None = None
+        self._token_saved_at = float("-inf")
 
     # --- what services see (bot.engine.host.ServiceHost) --------------------------------
 
@@ -242,7 +251,10 @@ class Runtime:
             if stuck:
                 log.error("still running %ss after the stop, abandoned: %s", STOP_TIMEOUT_SECONDS,
                           ", ".join(sorted(task.get_name() for task in stuck)))
-            await self.close()
+            try:
+                await self.flush_token()   # a restart resumes from the last handled batch
+            finally:
+                await self.close()
 
     async def close(self) -> None:
         await self.matrix.close()
@@ -274,14 +286,34 @@ class Runtime:
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            await asyncio.to_thread(store.save_sync_token, batch.next_batch)
-            since, first_start, full_state = batch.next_batch, False, False
+            # Handled and committed: replies may go before the token is written.
             if self._queued:
                 self.outbox_wakeup.set()
             if self._changed or first_batch:
                 self._notify_changes()
+            await self.save_token(batch.next_batch)
+            since, first_start, full_state = batch.next_batch, False, False
             first_batch = self._queued = self._changed = False
             self.ready.set()
+
+    async def save_token(self, token: str) -> None:
+        """Called once the batch that ends at ``token`` is fully handled: write the token
+        now if the last write is ``TOKEN_SAVE_SECONDS`` old (the first batch's always is),
+        else keep it for a later batch or the stop (``flush_token``)."""
+        self._unsaved_token = token
+        if time.monotonic() - self._token_saved_at >= TOKEN_SAVE_SECONDS:
+            await self.flush_token()
+
+    async def flush_token(self) -> None:
+        """Write the last fully handled batch's token, if not written yet (fsync'd)."""
+        token = self._unsaved_token
+        if token is None:
+            return
+        # In the worker thread: writes never overlap (a cancelled one still runs there).
+        await self.in_worker(self.matrix.store.save_sync_token, token)
+        self._token_saved_at = time.monotonic()
+        if self._unsaved_token == token:
+            self._unsaved_token = None
 
     async def handle_batch(self, batch: SyncBatch, since: str | None, first_start: bool) -> None:
         self._queued = self._changed = False   # a retried batch starts over
