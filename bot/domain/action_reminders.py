@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from bot.domain import room_settings
 from bot.domain.dates import format_day_fr
 from bot.engine.context import Context
-from bot.domain.reminders import record_skipped_rows
+from bot.domain.reminders import Due, record_skipped_rows, sort_groups
 from bot.storage.db import Database
 from bot.storage.models import ActionReminderSent, Item, ItemKind, Seance
 from bot.support.config import Config
@@ -55,13 +55,6 @@ class ActionReminder:
         return f"{JOB_PREFIX}{self.item_id}:{self.due_date.isoformat()}:{self.kind}"
 
 
-@dataclass(frozen=True)
-class Due:
-    send: list[ActionReminder]
-    skip: list[ActionReminder]
-    future: list[ActionReminder]
-
-
 # --- pure arithmetic ---------------------------------------------------------------------
 
 def local_instant(day: date, minute: int, tz: ZoneInfo) -> datetime:
@@ -90,14 +83,7 @@ def due_reminders(reminders: Iterable[ActionReminder], sent: set[ActionKey], now
     for reminder in reminders:
         if now < reminder.useful_until:
             groups.setdefault((reminder.item_id, reminder.due_date), []).append(reminder)
-    due = Due([], [], [])
-    for group in groups.values():
-        passed = sorted(r for r in group if r.at <= now)
-        due.future.extend(sorted(r for r in group if r.at > now and r.key not in sent))
-        if passed and passed[-1].key not in sent:
-            due.send.append(passed.pop())
-        due.skip.extend(r for r in passed if r.key not in sent)
-    return due
+    return sort_groups(groups.values(), sent, now)
 
 
 # --- the database side (blocking) --------------------------------------------------------------

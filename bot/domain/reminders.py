@@ -72,9 +72,10 @@ class Reminder:
 
 @dataclass(frozen=True)
 class Due:
-    send: list[Reminder]     # one per occurrence at most: the latest whose time has come
-    skip: list[Reminder]     # older missed ones, superseded
-    future: list[Reminder]   # to schedule
+    """Reminders (of rencontres or of actions) sorted by what to do with them."""
+    send: list     # one per group at most: the latest whose time has come
+    skip: list     # older missed ones, superseded
+    future: list   # to schedule
 
 
 # --- pure arithmetic ---------------------------------------------------------------------
@@ -117,8 +118,16 @@ def due_reminders(reminders: Iterable[Reminder], sent: set[ReminderKey], now: da
     for reminder in reminders:
         if reminder.occurrence_start > now:
             by_occurrence.setdefault((reminder.rencontre_id, reminder.occurrence_start), []).append(reminder)
+    return sort_groups(by_occurrence.values(), sent, now)
+
+
+def sort_groups(groups: Iterable[list[Any]], sent: set, now: datetime) -> Due:
+    """The rule shared by the rencontres' and the actions' reminders, per group (one
+    occurrence, one action's due date): of the reminders whose time has come, the latest
+    is sent unless it already was and the older unsent ones are skipped; the later ones
+    are scheduled."""
     due = Due([], [], [])
-    for group in by_occurrence.values():
+    for group in groups:
         passed = sorted(r for r in group if r.at <= now)
         due.future.extend(sorted(r for r in group if r.at > now and r.key not in sent))
         if passed and passed[-1].key not in sent:
