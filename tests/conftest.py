@@ -6,11 +6,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.app.wiring import build_registry
 from bot.engine.context import Context
+from bot.engine.events import Message
 from bot.engine.roomstate import RoomState
 from bot.storage.db import Database
+from bot.storage.models import Outbox
 from bot.support.config import parse_config
 
 pytest_plugins = ["tests.conftest_servers"]
@@ -19,6 +22,15 @@ ROOM = "!salon:localhost"
 FACILITATOR = "@maita:localhost"
 MEMBER = "@anabela:localhost"
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+
+
+def handle_message(core, db: Database, room: RoomState, event_id: str, sender: str, text: str,
+                   at: datetime = NOW) -> list[Outbox]:
+    """A message through the real core; the outbox rows it queued, in order."""
+    core.handle(Message(event_id, ROOM, sender, text, at), room)
+    with db.session() as session:
+        return list(session.exec(select(Outbox).where(Outbox.source_event_id == event_id)
+                                 .order_by(Outbox.id)))
 
 
 def make_config(tmp_path: Path, **tables):

@@ -22,6 +22,7 @@ from multidict import CIMultiDict
 from bot.matrix.devcrypto import EncryptingUser
 from bot.ops.devserver import free_port
 from tests.botproc import BOT, ask, start_world
+from tests.e2e_world import direct_room
 from tests.icalcheck import check_rules, parse_both
 from tests.matrix_user import MatrixUser, download_media
 from tests.test_mailer import Collect
@@ -86,20 +87,6 @@ def read(data: bytes, method: str | None) -> dict:
     return event
 
 
-async def direct_room(user: MatrixUser, timeout: float = 60) -> str:
-    """Accept the bot's DM invitation (the bot opens the room when it first writes).
-    Incremental syncs: Synapse caches a repeated initial sync for minutes."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    params = {"timeout": "0"}
-    while asyncio.get_running_loop().time() < deadline:
-        sync = await user.request("GET", "/sync", params=params)
-        invites = sync.get("rooms", {}).get("invite", {})
-        if invites:
-            [room_id] = invites
-            await user.join(room_id)
-            return room_id
-        params = {"since": sync["next_batch"], "timeout": "2000"}
-    raise AssertionError("the bot never invited the subscriber to a direct room")
 
 
 async def mails(handler: Collect, count: int) -> list[email.message.EmailMessage]:

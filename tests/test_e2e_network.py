@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.dates import format_date_fr, format_day_fr
-from tests.botproc import BOT_LOCALPART, BotProcess, ask, start_world
+from tests.botproc import BotProcess
+from tests.e2e_world import World, direct_room, open_world
 from tests.icalcheck import check_rules, parse_both
-from tests.matrix_user import MatrixUser, download_media, notices_from
+from tests.matrix_user import MatrixUser, download_media
 
 pytestmark = pytest.mark.e2e
 PARIS = ZoneInfo("Europe/Paris")
@@ -35,41 +36,13 @@ DAY1 = datetime.now(PARIS).date() + timedelta(days=200)
 DAY2 = DAY1 + timedelta(days=1)
 
 
-class World:
-    def __init__(self, bot: BotProcess, bot_id: str, room: str, maita: MatrixUser,
-                 members: list[MatrixUser]):
-        self.bot, self.bot_id, self.room, self.maita = bot, bot_id, room, maita
-        self.anabela, self.quentin, self.sophie = members
-
-    async def ask(self, user: MatrixUser, text: str) -> str:
-        return await ask(user, self.room, text, self.bot_id)
-
-    async def bot_event(self, event_type: str) -> dict:
-        found = await self.maita.wait_for(
-            self.room, lambda evs: [e for e in evs if e["sender"] == self.bot_id and e["type"] == event_type],
-            what=event_type)
-        return found[-1]
-
-    async def notice(self, text: str, timeout: float = 60) -> dict:
-        found = await self.maita.wait_for(
-            self.room, lambda evs: [n for n in notices_from(evs, self.bot_id) if text in n["content"]["body"]],
-            timeout=timeout, what=f"bot notice with {text!r}")
-        return found[0]
-
-
 @pytest.fixture
 async def world(synapse, tmp_path, request):
-    """A bot of its own (see test_e2e_rencontres) and a room with a facilitator and three members."""
-    suffix = request.node.name.replace("_", "")[-12:].lower()
-    localpart = f"{BOT_LOCALPART}-n{suffix}"
-    members = [(f"{name.split()[0].lower()}-n{suffix}", name)
-               for name in ("Anabela De Castro", "Quentin Poilvé", "Sophie Jehl")]
-    bot, room, (maita, *others) = await start_world(
-        synapse, tmp_path / "bot", (f"maita-n{suffix}", "Maïta Giraldi"), members,
-        extra="[http]\nport = 0", bot_localpart=localpart)
-    yield World(bot, f"@{localpart}:localhost", room, maita, others)
-    if bot.alive():
-        bot.stop()
+    """A bot of its own and a room with a facilitator and three members."""
+    world = await open_world(synapse, tmp_path / "bot", request.node.name, "n", "[http]\nport = 0")
+    yield world
+    if world.bot.alive():
+        world.bot.stop()
 
 
 async def vote(user: MatrixUser, room: str, poll_id: str, answer: str) -> str:
@@ -111,19 +84,6 @@ async def test_poll_votes_close_and_plan(world):
     assert f"{format_day_fr(DAY2)}, 9h30–12h" in announcement["content"]["body"]
 
 
-async def direct_room(user: MatrixUser, timeout: float = 90) -> str:
-    """Accept the bot's DM invitation (incremental syncs, as in test_e2e_calendar)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    params = {"timeout": "0"}
-    while asyncio.get_running_loop().time() < deadline:
-        sync = await user.request("GET", "/sync", params=params)
-        invites = sync.get("rooms", {}).get("invite", {})
-        if invites:
-            [room_id] = invites
-            await user.join(room_id)
-            return room_id
-        params = {"since": sync["next_batch"], "timeout": "2000"}
-    raise AssertionError("the bot never invited the owner to a direct room")
 
 
 def bot_messages(events: list[dict], bot_id: str) -> list[dict]:
@@ -160,7 +120,7 @@ async def test_action_reminder_dm_once_across_a_restart(world):
 
     await asyncio.sleep((at - datetime.now(PARIS)).total_seconds() + 2)
     w.bot.start()
-    dm = await direct_room(w.anabela)
+    dm = await direct_room(w.anabela, timeout=90)
     # The DM room is end-to-end encrypted (bot.matrix.client.create_direct_room): the owner's
     # plain client sees one encrypted event; what it says is read from the bot's outbox.
     [sent] = await w.anabela.wait_for(dm, lambda evs: bot_messages(evs, w.bot_id), timeout=60,

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.dates import format_date_fr, format_day_fr
-from tests.botproc import BOT_LOCALPART, BotProcess, ask, start_world
-from tests.matrix_user import MatrixUser, notices_from, replies_to
+from tests.e2e_world import open_world
+from tests.matrix_user import replies_to
 
 pytestmark = pytest.mark.e2e
 PARIS = ZoneInfo("Europe/Paris")
@@ -39,43 +39,13 @@ def body_of(event: dict) -> str:
     return event["content"]["body"]
 
 
-class World:
-    """The bot under test, its room, and the people in it."""
-
-    def __init__(self, bot: BotProcess, bot_id: str, room: str, maita: MatrixUser,
-                 members: list[MatrixUser]):
-        self.bot, self.bot_id, self.room, self.maita = bot, bot_id, room, maita
-        self.anabela, self.quentin, self.sophie = members
-
-    async def ask(self, user: MatrixUser, text: str) -> str:
-        """Send a command and return the bot's single reply to it."""
-        return await ask(user, self.room, text, self.bot_id)
-
-    def notices(self, events: list[dict], text: str = "") -> list[dict]:
-        return [n for n in notices_from(events, self.bot_id) if text in body_of(n)]
-
-    async def notice(self, text: str, timeout: float = 60) -> dict:
-        found = await self.maita.wait_for(self.room, lambda ev: self.notices(ev, text), timeout=timeout,
-                                          what=f"bot notice with {text!r}")
-        return found[0]
-
-
 @pytest.fixture
 async def world(synapse, tmp_path, request):
-    """A bot (one-minute reminders) and, in a new room, facilitator maita and three members.
-
-    Each test has its own bot account: a fresh bot on the shared account would find its
-    joins to the earlier tests' rooms in its first sync and replay them."""
-    suffix = request.node.name.replace("_", "")[-12:].lower()
-    localpart = f"{BOT_LOCALPART}-r{suffix}"
-    members = [(f"{name.split()[0].lower()}-r{suffix}", name)
-               for name in ("Anabela De Castro", "Quentin Poilvé", "Sophie Jehl")]
-    bot, room, (maita, *others) = await start_world(
-        synapse, tmp_path / "bot", (f"maita-r{suffix}", "Maïta Giraldi"), members,
-        extra=EXTRA_CONFIG, bot_localpart=localpart)
-    yield World(bot, f"@{localpart}:localhost", room, maita, others)
-    if bot.alive():
-        bot.stop()
+    """A bot (one-minute reminders) and, in a new room, facilitator maita and three members."""
+    world = await open_world(synapse, tmp_path / "bot", request.node.name, "r", EXTRA_CONFIG)
+    yield world
+    if world.bot.alive():
+        world.bot.stop()
 
 
 async def test_plan_list_register_react_excuse_withdraw(world):

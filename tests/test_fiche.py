@@ -10,11 +10,10 @@ import pytest
 from sqlmodel import select
 
 from bot.app.wiring import build_core
-from bot.engine.events import Message
 from bot.minutes.load import build_view
 from bot.minutes.render import render_html, render_markdown
-from bot.storage.models import Fiche, Outbox, Seance
-from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
+from bot.storage.models import Fiche, Seance
+from tests.conftest import FACILITATOR, MEMBER, NOW, handle_message
 
 BOT = "@maillage:localhost"
 QUENTIN = "@quentin:localhost"
@@ -46,13 +45,9 @@ def say(config, db, room, clock):
     counter = itertools.count()
 
     def send(sender: str, text: str) -> str:
-        event_id = f"$fiche{next(counter)}"
-        core.handle(Message(event_id, ROOM, sender, text, clock.now), room)
+        rows = handle_message(core, db, room, f"$fiche{next(counter)}", sender, text, clock.now)
         clock.now += timedelta(seconds=10)
-        with db.session() as session:
-            rows = session.exec(select(Outbox).where(Outbox.source_event_id == event_id)
-                                .order_by(Outbox.id))
-            return "\n".join(r.content.get("body", "") for r in rows if r.event_type == "m.room.message")
+        return "\n".join(r.content.get("body", "") for r in rows if r.event_type == "m.room.message")
 
     return send
 

@@ -34,7 +34,7 @@ from bot.storage.models import (
 from bot.support.errors import UserError
 from bot.support.signals import rencontre_changed
 from commands.rencontres import reaction_status
-from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
+from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, handle_message
 
 BOT = "@maillage:localhost"
 OTHER = "@quentin:localhost"
@@ -94,12 +94,8 @@ def say(core, db, room):
     counter = itertools.count()
 
     def send(sender: str, text: str) -> list[str]:
-        event_id = f"$say{next(counter)}"
-        core.handle(Message(event_id, ROOM, sender, text, NOW), room)
-        with db.session() as session:
-            rows = session.exec(select(Outbox).where(Outbox.source_event_id == event_id)
-                                .order_by(Outbox.id))
-            return [row.content.get("body", "") for row in rows]
+        rows = handle_message(core, db, room, f"$say{next(counter)}", sender, text)
+        return [row.content.get("body", "") for row in rows]
 
     return send
 

@@ -14,11 +14,10 @@ from bot.app.wiring import build_core
 from bot.calendar import invites as calendar
 from bot.domain.reminders import plan_rencontre
 from bot.domain.zones import parse_zone, zone_suffix
-from bot.engine.events import Message
 from bot.engine.registry import PERMISSION_REPLY
 from bot.storage.models import Outbox, Rencontre, Room
 from bot.support.errors import UserError
-from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
+from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, handle_message
 from tests.icalcheck import check_rules, parse_both
 
 BOT = "@maillage:localhost"
@@ -35,11 +34,7 @@ def say(core, db, room):
     counter = itertools.count()
 
     def send(sender: str, text: str) -> list[Outbox]:
-        event_id = f"$salon{next(counter)}"
-        core.handle(Message(event_id, ROOM, sender, text, NOW), room)
-        with db.session() as session:
-            return list(session.exec(select(Outbox).where(Outbox.source_event_id == event_id)
-                                     .order_by(Outbox.id)))
+        return handle_message(core, db, room, f"$salon{next(counter)}", sender, text)
 
     return send
 

@@ -12,10 +12,10 @@ from sqlmodel import select
 
 from bot.app.wiring import build_core
 from bot.domain import polls
-from bot.engine.events import Message, PollResponse, parse_event
+from bot.engine.events import PollResponse, parse_event
 from bot.engine.registry import PERMISSION_REPLY
 from bot.storage.models import Outbox, Poll, PollVote, Rencontre
-from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM
+from tests.conftest import FACILITATOR, MEMBER, NOW, ROOM, handle_message
 
 BOT = "@maillage:localhost"
 QUENTIN = "@quentin:localhost"
@@ -49,11 +49,7 @@ def say(core, db, room, clock):
     counter = itertools.count()
 
     def send(sender: str, text: str) -> list[Outbox]:
-        event_id = f"$sondage{next(counter)}"
-        core.handle(Message(event_id, ROOM, sender, text, clock.now), room)
-        with db.session() as session:
-            return list(session.exec(select(Outbox).where(Outbox.source_event_id == event_id)
-                                     .order_by(Outbox.id)))
+        return handle_message(core, db, room, f"$sondage{next(counter)}", sender, text, clock.now)
 
     return send
 
