@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.engine.roomstate import RoomState
 from bot.minutes.charts import history_charts
+from bot.minutes.docx import render_docx
 from bot.minutes.load import build_view, seance_history
 from bot.minutes.pdf import render_pdf
-from bot.minutes.render import render_docx, render_html, render_markdown
+from bot.minutes.render import render_html, render_markdown
 from bot.storage.db import Database
 from bot.storage.models import (
     Attendance,

@@ -29,8 +29,9 @@ from docx.opc.constants import RELATIONSHIP_TYPE
 from bot.domain.meteo import MeteoSummary
 from bot.engine.roomstate import RoomState
 from bot.minutes.build import local_news_title, meteo_synthesis, name_sort_key
+from bot.minutes.docx import render_docx
 from bot.minutes.load import build_view
-from bot.minutes.render import render_docx, render_html, render_markdown
+from bot.minutes.render import render_html, render_markdown
 from bot.storage.models import (
     Attendance,
     CalendarFeed,

@@ -11,8 +11,9 @@ import docx
 from pypdf import PdfReader
 
 from bot.minutes.charts import SeancePoint, history_charts, meteo_alt, participation_alt
+from bot.minutes.docx import render_docx
 from bot.minutes.pdf import render_pdf
-from bot.minutes.render import render_docx, render_html, render_markdown, with_charts
+from bot.minutes.render import render_html, render_markdown, with_charts
 from bot.storage.db import Database
 from tests.conftest import make_config
 from tests.pdfcheck import pdf_text

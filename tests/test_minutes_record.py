@@ -216,7 +216,7 @@ def _imports(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     return found
 
 
-@pytest.mark.parametrize("module", ["build", "record", "view", "render", "summary", "pdf", "charts"])
+@pytest.mark.parametrize("module", ["build", "record", "view", "render", "docx", "summary", "pdf", "charts"])
 def test_build_and_render_modules_import_no_database(module):
     """The pure steps import neither the ORM nor the database; of the models, the builder
     may only take the item kinds' names (plain strings)."""

@@ -26,7 +26,8 @@ import pytest
 from docx.opc.constants import RELATIONSHIP_TYPE
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from bot.minutes.render import HEADINGS, render_docx, render_html, render_markdown
+from bot.minutes.docx import render_docx
+from bot.minutes.render import HEADINGS, render_html, render_markdown
 from bot.minutes.view import (
     ActionGroup,
     ActionLine,

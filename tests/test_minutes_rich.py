@@ -9,7 +9,8 @@ import re
 import docx
 from docx.opc.constants import RELATIONSHIP_TYPE
 
-from bot.minutes.render import render_docx, render_html, render_markdown
+from bot.minutes.docx import render_docx
+from bot.minutes.render import render_html, render_markdown
 from bot.minutes.view import Entry, MinutesView, Section
 from bot.support.richtext import Line, Span, parse_formatted, plain_text, rich_html, rich_markdown
 from bot.support.text import markdown_to_html

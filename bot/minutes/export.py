@@ -17,9 +17,10 @@ from sqlmodel import Session
 from bot.minutes.archive import latest_publication
 from bot.minutes.build import Version
 from bot.minutes.charts import Chart
+from bot.minutes.docx import render_docx
 from bot.minutes.load import build_view, seance_by_number, seance_of_rencontre
 from bot.minutes.pdf import render_pdf
-from bot.minutes.render import render_docx, render_html, render_markdown, with_charts
+from bot.minutes.render import render_html, render_markdown, with_charts
 from bot.minutes.view import MinutesView
 from bot.storage.db import Database, current_revision, head_revision
 from bot.storage.models import Seance, SeanceStatus, utcnow

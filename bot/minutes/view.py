@@ -1,7 +1,7 @@
 """View-model of a compte-rendu (meeting minutes).
 
 Plain, immutable data that the builder fills from a séance's record and that the
-renderers (`bot.minutes.render`) turn into Markdown, HTML and DOCX. Every string
+renderers (`bot.minutes.render`, `bot.minutes.docx`) turn into Markdown, HTML and DOCX. Every string
 is already formatted in French by the builder ("jeudi 9 juin 2022", "14h–17h",
 "☀️ 5/5"); nothing here knows about an output format, so adding a format never
 touches these classes.

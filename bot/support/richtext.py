@@ -10,7 +10,7 @@ scripts and styles are dropped with their content.
 regular expressions) into `RichText`: lines of styled spans, plain data that each
 renderer maps to its own format — `rich_markdown` (escaped like every user text,
 see `bot.support.text.md`), `rich_html` (escaped, then cleaned by the same nh3 allowlist as
-the room's messages) and, in `bot.minutes.render`, DOCX runs.
+the room's messages) and, in `bot.minutes.docx`, DOCX runs.
 """
 
 from __future__ import annotations
