@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.domain import polls
-from bot.domain import rencontres
+from bot.domain import polls, registrations, rencontres
 from bot.domain import room_settings as settings
 from bot.domain.dates import When, format_date_fr, format_when_fr
 from bot.domain.people import load_profile, person_line, person_name
@@ -104,7 +103,7 @@ def rencontre(ctx: Context, args: str) -> None:
 
 
 def _details(ctx: Context, found: Rencontre) -> str:
-    registered, excused = rencontres.answers(ctx.tx, found)
+    registered, excused = registrations.answers(ctx.tx, found)
     cancelled = found.status == RencontreStatus.CANCELLED
     view = rencontres.current_view(ctx.tx, found, ctx.now)
     is_open = bool(rencontres.next_occurrences(found, rencontres.cancelled_starts(ctx.tx, found), ctx.now, 1))
@@ -226,7 +225,7 @@ def list_rencontres(ctx: Context, args: str) -> None:
     if not coming:
         ctx.reply("Aucune rencontre à venir dans ce salon.")
         return
-    counts = rencontres.registered_counts(ctx.tx, [r.id for r, _ in coming])
+    counts = registrations.registered_counts(ctx.tx, [r.id for r, _ in coming])
     lines = ["**Rencontres à venir**", ""]
     lines += [_listing_line(ctx, r, counts.get(r.id, 0)) for r, _ in coming]
     footer = (f"Détail : `{prefix}rencontre <n>` ; inscription : `{prefix}inscription <n>` "
@@ -273,7 +272,7 @@ def _numbered_target(ctx: Context, args: str) -> tuple[Rencontre, str]:
          help="m'inscrire à une rencontre (par défaut la prochaine) ; ou ✅ sur son annonce")
 def inscription(ctx: Context, args: str) -> None:
     found, label = _numbered_target(ctx, args)
-    rencontres.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
+    registrations.answer(ctx.tx, found, ctx.sender, RsvpStatus.REGISTERED, "", ctx.now)
     ctx.reply(f"✅ Vous êtes inscrit·e à {label}{_profile_hint(ctx)}")
 
 
@@ -281,7 +280,7 @@ def inscription(ctx: Context, args: str) -> None:
          help="m'excuser pour une rencontre, avec un motif si je veux ; ou ❌ sur son annonce")
 def excuse(ctx: Context, args: str) -> None:
     found, label, reason = _open_target(ctx, args)
-    rencontres.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
+    registrations.answer(ctx.tx, found, ctx.sender, RsvpStatus.EXCUSED, reason, ctx.now)
     motif = f" Motif : {md_line(reason)}." if reason else ""
     ctx.reply(f"Excuse enregistrée pour {label}{motif}")
 
@@ -290,7 +289,7 @@ def excuse(ctx: Context, args: str) -> None:
          help="retirer mon inscription ou mon excuse (retirer sa réaction fait de même)")
 def desinscription(ctx: Context, args: str) -> None:
     found, label = _numbered_target(ctx, args)
-    withdrawn = rencontres.withdraw(ctx.tx, found, ctx.sender)
+    withdrawn = registrations.withdraw(ctx.tx, found, ctx.sender)
     if withdrawn:
         ctx.reply(f"Votre réponse est retirée pour {label}")
     else:
@@ -320,7 +319,7 @@ def inscrits(ctx: Context, args: str) -> None:
     if rest:
         raise UsageError(f"« {md_line(excerpt(rest))} » n'est pas un numéro de rencontre.")
     found = rencontres.target(ctx.tx, ctx.room_id, number, ctx.now)
-    registered, excused = rencontres.answers(ctx.tx, found)
+    registered, excused = registrations.answers(ctx.tx, found)
     view = rencontres.current_view(ctx.tx, found, ctx.now)
     lines = [f"**Rencontre #{found.number} — {md_line(found.title)}** ({view.when_text})", "",
              f"**Inscrit·e·s ({len(registered)}) :**", ""]
@@ -353,14 +352,14 @@ def on_reaction(ctx: Context, reaction: Reaction) -> None:
         return
     if rencontres.open_date(ctx.tx, found, ctx.now) is None:
         return                              # cancelled or past: no answer any more
-    rencontres.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
+    registrations.answer(ctx.tx, found, ctx.sender, status, "", ctx.now,
                   reaction_event_id=reaction.event_id)
 
 
 @listen("redaction")
 def on_redaction(ctx: Context, redaction: Redaction) -> None:
     """Removing the reaction that gave an answer withdraws it (silently)."""
-    rencontres.withdraw_reaction(ctx.tx, redaction.redacts)
+    registrations.withdraw_reaction(ctx.tx, redaction.redacts)
 
 
 # --- reminders -----------------------------------------------------------------------------------

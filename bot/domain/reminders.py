@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.domain import rencontres
+from bot.domain import registrations, rencontres
 from bot.domain.people import load_profile, person_name
 from bot.engine.context import Context
 from bot.storage.db import Database
@@ -280,7 +280,7 @@ def reminder_text(ctx: Context, rencontre: Rencontre, reminder: Reminder) -> str
     when = next(w for w in rencontres.next_occurrences(rencontre, rencontres.cancelled_starts(ctx.session, rencontre),
                                                    ctx.now, MAX_OCCURRENCES, ongoing=False)
                 if w.start == reminder.occurrence_start)
-    registered, _excused = rencontres.answers(ctx.session, rencontre)
+    registered, _excused = registrations.answers(ctx.session, rencontre)
     names = sorted((person_name(load_profile(ctx.session, r.user_id), ctx.room.display_name(r.user_id))
                     for r in registered), key=str.casefold)
     return render("rappel.md.j2", ctx.config.minutes.templates_dir, v=rencontres.view_of(rencontre, when),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, func, select
 
 from bot.domain.dates import (
     MONTH_WORDS,
@@ -32,10 +32,8 @@ from bot.domain.zones import zone_suffix
 from bot.storage.models import (
     Announcement,
     CancelledOccurrence,
-    Registration,
     Rencontre,
     RencontreStatus,
-    RsvpStatus,
 )
 from bot.support.errors import PREFIX, UserError
 from bot.support.text import excerpt, normalize, safe_url
@@ -149,7 +147,7 @@ def parse_link(text: str) -> str:
     return url
 
 
-def _text(key: str, value: str) -> str:
+def field_text(key: str, value: str) -> str:
     if len(value) > MAX_VALUE:
         raise UserError(f"la valeur de « {key} » est trop longue ({len(value)} caractères, "
                         f"{MAX_VALUE} au plus).")
@@ -157,7 +155,7 @@ def _text(key: str, value: str) -> str:
 
 
 def _items(key: str, values: list[str]) -> list[str]:
-    items = [_text(key, v) for v in values if v]
+    items = [field_text(key, v) for v in values if v]
     if len(items) > MAX_LIST:
         raise UserError(f"trop de lignes « {key} » ({len(items)}, {MAX_LIST} au plus).")
     return items
@@ -369,7 +367,7 @@ def apply_fields(rencontre: Rencontre, fields: dict[str, list[str]], tz: ZoneInf
             _follow_new_date(rencontre)
     for name, attribute in SIMPLE_TEXT.items():
         if name in fields:
-            setattr(rencontre, attribute, _text(name, fields[name][0]))
+            setattr(rencontre, attribute, field_text(name, fields[name][0]))
     if "mode" in fields:
         rencontre.mode = parse_mode(fields["mode"][0])
     if "lien" in fields:
@@ -416,7 +414,7 @@ def cancel(session: Session, rencontre: Rencontre, reason: str, now: datetime) -
     """Cancel the rencontre (a repeated one: the whole series)."""
     require_open(session, rencontre, now)
     rencontre.status = RencontreStatus.CANCELLED
-    rencontre.cancel_reason = _text("motif", reason)
+    rencontre.cancel_reason = field_text("motif", reason)
     _touch(session, rencontre, now)
 
 
@@ -424,7 +422,7 @@ def cancel_occurrence(session: Session, rencontre: Rencontre, when: When, reason
                       now: datetime) -> None:
     """Cancel one date of a repeated rencontre (an iCalendar EXDATE)."""
     session.add(CancelledOccurrence(rencontre_id=rencontre.id, occurrence_start=when.start,
-                                    reason=_text("motif", reason)))
+                                    reason=field_text("motif", reason)))
     _touch(session, rencontre, now)
 
 
@@ -510,59 +508,7 @@ def split_date_prefix(text: str, tz: ZoneInfo, now: datetime) -> tuple[date, str
     raise when_error(first_error)
 
 
-# --- registrations ---------------------------------------------------------------------------
-
-def answer(session: Session, rencontre: Rencontre, user_id: str, status: str, reason: str,
-           now: datetime, reaction_event_id: str | None = None) -> Registration:
-    """Register or excuse ``user_id``: one row per person, updated by later answers."""
-    query = select(Registration).where(Registration.rencontre_id == rencontre.id,
-                                       Registration.user_id == user_id)
-    registration = session.exec(query).first() or Registration(
-        rencontre_id=rencontre.id, user_id=user_id, status=status, updated_at=now)
-    registration.status, registration.reason = status, _text("motif", reason)
-    registration.reaction_event_id = reaction_event_id
-    registration.updated_at = now
-    session.add(registration)
-    session.flush()
-    return registration
-
-
-def withdraw(session: Session, rencontre: Rencontre, user_id: str) -> bool:
-    query = select(Registration).where(Registration.rencontre_id == rencontre.id,
-                                       Registration.user_id == user_id)
-    registration = session.exec(query).first()
-    if registration is not None:
-        session.delete(registration)
-        session.flush()
-    return registration is not None
-
-
-def withdraw_reaction(session: Session, reaction_event_id: str) -> Registration | None:
-    """Removing the reaction that gave an answer withdraws that answer."""
-    query = select(Registration).where(Registration.reaction_event_id == reaction_event_id)
-    registration = session.exec(query).first()
-    if registration is not None:
-        session.delete(registration)
-        session.flush()
-    return registration
-
-
-def answers(session: Session, rencontre: Rencontre) -> tuple[list[Registration], list[Registration]]:
-    """(registered, excused), oldest answer first."""
-    query = (select(Registration).where(Registration.rencontre_id == rencontre.id)
-             .order_by(col(Registration.updated_at), col(Registration.id)))
-    rows = list(session.exec(query))
-    return ([r for r in rows if r.status == RsvpStatus.REGISTERED],
-            [r for r in rows if r.status == RsvpStatus.EXCUSED])
-
-
-def registered_counts(session: Session, rencontre_ids: list[int]) -> dict[int, int]:
-    query = (select(Registration.rencontre_id, func.count())
-             .where(col(Registration.rencontre_id).in_(rencontre_ids),
-                    Registration.status == RsvpStatus.REGISTERED)
-             .group_by(Registration.rencontre_id))
-    return dict(session.exec(query).all())
-
+# --- announcements ---------------------------------------------------------------------------
 
 def announcement_target(session: Session, event_id: str) -> Rencontre | None:
     """The rencontre announced by the bot message ``event_id``, if it is one."""
